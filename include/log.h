@@ -1,0 +1,33 @@
+/*
+ * The daemon's one logging facility: lines on stderr with an RFC 3339 UTC
+ * timestamp, the level and the message.
+ *
+ * Lower layers (framer, buckets, store, reactor) never log; they return
+ * errors and the server decides what is worth a line. The LOG macro tests
+ * the level before it evaluates its arguments, so a debug line costs one
+ * comparison when debug is off.
+ */
+#ifndef RLMQ_LOG_H
+#define RLMQ_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+extern enum log_level log_threshold;
+
+/* Parses "error", "warn", "info" or "debug". 0 or -EINVAL. */
+int log_level_parse(const char *s, enum log_level *out);
+
+const char *log_level_name(enum log_level level);
+
+void log_write(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define LOG(level, ...)                                                        \
+    do {                                                                       \
+        if ((level) <= log_threshold)                                          \
+            log_write((level), __VA_ARGS__);                                   \
+    } while (0)
+
+#endif
