@@ -407,7 +407,8 @@ static enum cmd_status do_get(struct cmd_call *call)
         reply(call, "EMPTY");
         return CMD_DONE;
     }
-    memcpy(c->wait_tag, call->tag, call->tag_len);
+    if (call->tag_len)
+        memcpy(c->wait_tag, call->tag, call->tag_len);
     c->wait_tag_len = (uint8_t)call->tag_len;
     c->timer.fn = wait_expired;
     if (loop_timer_start(s->loop, &c->timer, now + wait_ms * 1000000u) < 0) {

@@ -212,7 +212,7 @@ static void test_disconnect_requeues(void **state)
     expect_msg(wire_req(&c1, "GET q"), b, 1, "two");
     wire_close(&c1);
     /* Returned leases go to the tail in the order they were taken. */
-    uint64_t id, attempt;
+    uint64_t id = 0, attempt = 0;
     const char *p;
     for (int i = 0; i < 200; i++) {
         const char *r = wire_req(&c2, "GET q");
@@ -340,6 +340,15 @@ static void test_blocking_get(void **state)
     assert_int_equal(wire_stat_of(&c3, NULL, "waiting"), 0);
     uint64_t z = put(&c3, "z", "kept");
     expect_msg(wire_req(&c1, "GET z"), z, 1, "kept");
+
+    /* A consumer that half-closes still gets its waited-for message, and
+     * then the server closes the connection. */
+    wire_sends(&c1, "GET h 5000\n");
+    shutdown(c1.fd, SHUT_WR);
+    wire_sleep_ms(50);
+    uint64_t h = put(&c3, "h", "half");
+    expect_msg(wire_line(&c1), h, 1, "half");
+    assert_true(wire_closed(&c1, WIRE_TIMEOUT_MS));
     wire_close(&c1);
     wire_close(&c3);
     assert_int_equal(wire_stop(&d), 0);
