@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "conn.h"
 #include "server.h"
@@ -39,7 +38,8 @@ struct cmd_call {
 typedef enum cmd_status cmd_fn(struct cmd_call *call);
 
 struct cmd_def {
-    const char *name;
+    const char *name; /* upper-case letters only */
+    unsigned char len;
     unsigned char min_args;
     unsigned char max_args;
     bool rest; /* the last argument runs to the end of the line */
@@ -49,15 +49,34 @@ struct cmd_def {
 static cmd_fn do_ping, do_quit, do_shutdown, do_help, do_stats, do_put, do_get,
     do_ack, do_nack, do_touch;
 
+#define CMD_NAME(s) s, sizeof(s) - 1
+
 static const struct cmd_def commands[] = {
-    {"PING", 0, 0, false, do_ping},         {"QUIT", 0, 0, false, do_quit},
-    {"SHUTDOWN", 0, 0, false, do_shutdown}, {"HELP", 0, 0, false, do_help},
-    {"STATS", 0, 1, false, do_stats},       {"PUT", 2, 2, true, do_put},
-    {"GET", 1, 2, false, do_get},           {"ACK", 1, 1, false, do_ack},
-    {"NACK", 1, 2, false, do_nack},         {"TOUCH", 1, 1, false, do_touch},
+    {CMD_NAME("PING"), 0, 0, false, do_ping},
+    {CMD_NAME("QUIT"), 0, 0, false, do_quit},
+    {CMD_NAME("SHUTDOWN"), 0, 0, false, do_shutdown},
+    {CMD_NAME("HELP"), 0, 0, false, do_help},
+    {CMD_NAME("STATS"), 0, 1, false, do_stats},
+    {CMD_NAME("PUT"), 2, 2, true, do_put},
+    {CMD_NAME("GET"), 1, 2, false, do_get},
+    {CMD_NAME("ACK"), 1, 1, false, do_ack},
+    {CMD_NAME("NACK"), 1, 2, false, do_nack},
+    {CMD_NAME("TOUCH"), 1, 1, false, do_touch},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* Case-insensitive match of a request word against a command name. Since
+ * names are letters only, OR-ing in the ASCII case bit folds exactly the
+ * two cases of each letter together and matches nothing else. */
+static bool name_matches(const char *name, const char *word, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if ((word[i] | 0x20) != (name[i] | 0x20))
+            return false;
+    }
+    return true;
+}
 
 static bool is_space(char ch)
 {
@@ -161,12 +180,10 @@ enum cmd_status cmd_execute(struct server *s, struct conn *c, const char *line,
     size_t name_len = (size_t)(p - name);
 
     const struct cmd_def *def = NULL;
-    for (size_t i = 0; i < NCOMMANDS; i++) {
-        if (strlen(commands[i].name) == name_len &&
-            strncasecmp(commands[i].name, name, name_len) == 0) {
+    for (size_t i = 0; i < NCOMMANDS && !def; i++) {
+        if (commands[i].len == name_len &&
+            name_matches(commands[i].name, name, name_len))
             def = &commands[i];
-            break;
-        }
     }
     if (!def) {
         reply(&call, "ERR unknown command");
