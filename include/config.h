@@ -16,13 +16,16 @@
 
 #include "log.h"
 
+/* Room for a string setting, its NUL included. */
+#define CONFIG_STRING_MAX 256
+
 enum limit_mode { LIMIT_REJECT, LIMIT_SHAPE };
 
 enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION };
 
 struct config {
     enum config_action action;
-    char host[256];
+    char host[CONFIG_STRING_MAX];
     uint64_t port;
     uint64_t max_line;
     uint64_t max_output;
@@ -39,6 +42,7 @@ struct config {
     uint64_t max_messages;
     uint64_t max_bytes;
     uint64_t max_queues;
+    char auth_token_file[CONFIG_STRING_MAX]; /* empty: no AUTH */
 };
 
 /* Looks an environment variable up; NULL when unset. Tests pass their own. */

@@ -47,6 +47,7 @@ struct conn {
     struct store_owner owner;
     uint64_t id;
     enum conn_hold hold;
+    bool authed;   /* AUTH succeeded, or no token is set */
     bool eof;      /* the peer will send nothing more */
     bool quitting; /* close once the replies are out */
     uint8_t wait_tag_len;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "bucket.h"
 #include "config.h"
 #include "list.h"
@@ -51,6 +52,8 @@ struct server {
     uint64_t fd_exhausted; /* accept failures for lack of descriptors */
     uint64_t fd_logged_ns;
     bool shutting_down;
+    bool loopback; /* listening on a loopback address only */
+    struct auth_token auth;
     char *scratch; /* the shared read buffer */
     size_t scratch_cap;
     char addr_text[300]; /* "HOST:PORT" as bound */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "server.h"
 #include "store.h"
@@ -42,26 +43,28 @@ struct cmd_def {
     unsigned char len;
     unsigned char min_args;
     unsigned char max_args;
-    bool rest; /* the last argument runs to the end of the line */
+    bool rest;    /* the last argument runs to the end of the line */
+    bool no_auth; /* allowed before AUTH */
     cmd_fn *fn;
 };
 
-static cmd_fn do_ping, do_quit, do_shutdown, do_help, do_stats, do_put, do_get,
-    do_ack, do_nack, do_touch;
+static cmd_fn do_ping, do_quit, do_shutdown, do_help, do_auth, do_stats, do_put,
+    do_get, do_ack, do_nack, do_touch;
 
 #define CMD_NAME(s) s, sizeof(s) - 1
 
 static const struct cmd_def commands[] = {
-    {CMD_NAME("PING"), 0, 0, false, do_ping},
-    {CMD_NAME("QUIT"), 0, 0, false, do_quit},
-    {CMD_NAME("SHUTDOWN"), 0, 0, false, do_shutdown},
-    {CMD_NAME("HELP"), 0, 0, false, do_help},
-    {CMD_NAME("STATS"), 0, 1, false, do_stats},
-    {CMD_NAME("PUT"), 2, 2, true, do_put},
-    {CMD_NAME("GET"), 1, 2, false, do_get},
-    {CMD_NAME("ACK"), 1, 1, false, do_ack},
-    {CMD_NAME("NACK"), 1, 2, false, do_nack},
-    {CMD_NAME("TOUCH"), 1, 1, false, do_touch},
+    {CMD_NAME("PING"), 0, 0, false, true, do_ping},
+    {CMD_NAME("QUIT"), 0, 0, false, true, do_quit},
+    {CMD_NAME("SHUTDOWN"), 0, 0, false, false, do_shutdown},
+    {CMD_NAME("HELP"), 0, 0, false, false, do_help},
+    {CMD_NAME("AUTH"), 1, 1, false, true, do_auth},
+    {CMD_NAME("STATS"), 0, 1, false, false, do_stats},
+    {CMD_NAME("PUT"), 2, 2, true, false, do_put},
+    {CMD_NAME("GET"), 1, 2, false, false, do_get},
+    {CMD_NAME("ACK"), 1, 1, false, false, do_ack},
+    {CMD_NAME("NACK"), 1, 2, false, false, do_nack},
+    {CMD_NAME("TOUCH"), 1, 1, false, false, do_touch},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -189,6 +192,10 @@ enum cmd_status cmd_execute(struct server *s, struct conn *c, const char *line,
         reply(&call, "ERR unknown command");
         return CMD_DONE;
     }
+    if (!c->authed && !def->no_auth) {
+        reply(&call, "ERR auth required");
+        return CMD_DONE;
+    }
 
     while (call.argc < CMD_MAX_WORDS) {
         struct word *w = &call.argv[call.argc];
@@ -241,6 +248,23 @@ static enum cmd_status do_shutdown(struct cmd_call *call)
     }
     reply(call, "BYE");
     return CMD_SHUTDOWN;
+}
+
+/* With no token set every connection is already authenticated, and AUTH
+ * answers OK whatever it is given: there is nothing to refuse. A wrong
+ * token on a connection that already authenticated is refused but does
+ * not undo the earlier AUTH. */
+static enum cmd_status do_auth(struct cmd_call *call)
+{
+    const struct auth_token *t = &call->srv->auth;
+    const struct word *w = &call->argv[0];
+    if (t->len > 0 && !auth_check(t, w->p, w->len)) {
+        reply(call, "ERR auth failed");
+        return CMD_DONE;
+    }
+    call->conn->authed = true;
+    reply(call, "OK");
+    return CMD_DONE;
 }
 
 static enum cmd_status do_help(struct cmd_call *call)

@@ -58,6 +58,9 @@ static const struct opt_def opts[] = {
      "1000000", 1, 1000000000, "messages held, in every queue and state"},
     {"max-bytes", "RATELIMMQ_MAX_BYTES", OPT_UINT, OFF(max_bytes), "268435456",
      1, 1099511627776, "payload bytes held, in every queue"},
+    {"auth-token-file", "RATELIMMQ_AUTH_TOKEN_FILE", OPT_STRING,
+     OFF(auth_token_file), "", 0, 0,
+     "file whose first line clients must send with AUTH; none by default"},
     {"max-queues", "RATELIMMQ_MAX_QUEUES", OPT_UINT, OFF(max_queues), "65536",
      1, 16777216, "queues, dead-letter queues included"},
 };
@@ -126,7 +129,7 @@ static int apply(struct config *c, const struct opt_def *o, const char *s,
         *(uint64_t *)field = v;
         return 0;
     case OPT_STRING:
-        if (!*s || strlen(s) >= sizeof(c->host))
+        if (!*s || strlen(s) >= CONFIG_STRING_MAX)
             return fail(err, errlen, "bad value for %s: '%.64s'", name, s);
         strcpy(field, s);
         return 0;
@@ -215,6 +218,8 @@ int config_parse(struct config *c, int argc, char *const argv[],
         if (!s) {
             s = o->def;
             name = "the default";
+            if (!*s)
+                continue; /* an empty default means unset */
         }
         int rc = apply(c, o, s, name, err, errlen);
         if (rc < 0)
@@ -240,7 +245,7 @@ void config_usage(FILE *out)
         snprintf(left, sizeof(left), "--%s%s", o->flag,
                  o->kind == OPT_BOOL ? "" : " VALUE");
         fprintf(out, "  %-26s %s\n  %-26s env %s, default %s\n", left, o->help,
-                "", o->env, o->def);
+                "", o->env, *o->def ? o->def : "none");
     }
     fprintf(out, "  %-26s %s\n  %-26s %s\n", "--help", "print this help",
             "--version", "print the version");

@@ -40,6 +40,7 @@ int conn_new(struct server *srv, int fd, struct conn **out)
 
     c->srv = srv;
     c->id = ++srv->next_conn_id;
+    c->authed = srv->auth.len == 0;
     loop_io_init(&c->io, fd, conn_on_io, c);
     list_init(&c->node);
     list_init(&c->ready);

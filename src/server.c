@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cmd.h"
 #include "conn.h"
 #include "log.h"
@@ -129,12 +130,16 @@ static int open_listener(struct server *s, char *err, size_t errlen)
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET6) {
             struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            const uint8_t *b = a->sin6_addr.s6_addr;
             inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
             bound = ntohs(a->sin6_port);
+            s->loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+                          (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && b[12] == 127);
         } else {
             struct sockaddr_in *a = (struct sockaddr_in *)&ss;
             inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
             bound = ntohs(a->sin_port);
+            s->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
         }
     }
     snprintf(s->addr_text, sizeof(s->addr_text),
@@ -405,6 +410,12 @@ int server_new(struct server **out, const struct config *cfg, char *err,
     loop_timer_init(&s->store_timer, store_due, s);
     loop_set_prepare(s->loop, server_prepare, s);
 
+    if (cfg->auth_token_file[0]) {
+        rc = auth_load(&s->auth, cfg->auth_token_file, err, errlen);
+        if (rc < 0)
+            goto out_loop;
+    }
+
     s->scratch_cap = SCRATCH_SIZE;
     s->scratch = malloc(s->scratch_cap);
     struct store_limits lim = {
@@ -428,6 +439,11 @@ int server_new(struct server **out, const struct config *cfg, char *err,
     rc = open_listener(s, err, errlen);
     if (rc < 0)
         goto out_signals;
+    if (s->auth.len == 0 && !s->loopback)
+        LOG(LOG_WARN,
+            "%s is not a loopback address and no --auth-token-file is "
+            "set: anyone who can reach it can use the daemon",
+            s->addr_text);
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     *out = s;
     return 0;

@@ -80,6 +80,7 @@ static const struct {
     {"log-level", "RATELIMMQ_LOG_LEVEL", "info"},
     {"no-shutdown", "RATELIMMQ_NO_SHUTDOWN", "false"},
     {"limit-mode", "RATELIMMQ_LIMIT_MODE", "reject"},
+    {"auth-token-file", "RATELIMMQ_AUTH_TOKEN_FILE", "none"},
 };
 
 static uint64_t field(const struct config *c, const struct uint_opt *o)
@@ -597,6 +598,22 @@ static void test_host(void **state)
     parse_bad(NO_ARGS, "RATELIMMQ_HOST");
 }
 
+/* The token file is unset unless given; given, it must not be empty. */
+static void test_auth_token_file(void **state)
+{
+    struct config c;
+
+    NO_ENV();
+    parse_ok(&c, NO_ARGS);
+    assert_string_equal(c.auth_token_file, "");
+    parse_ok(&c, ARGS("--auth-token-file", "/etc/token"));
+    assert_string_equal(c.auth_token_file, "/etc/token");
+    parse_bad(ARGS("--auth-token-file", ""), "--auth-token-file");
+    ENV("RATELIMMQ_AUTH_TOKEN_FILE", "/run/t");
+    parse_ok(&c, NO_ARGS);
+    assert_string_equal(c.auth_token_file, "/run/t");
+}
+
 /* "client bucket size; 0 means the client rate", and the same globally. */
 static void test_burst_defaults_to_rate(void **state)
 {
@@ -689,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_log_level),
         cmocka_unit_test(test_no_shutdown),
         cmocka_unit_test(test_host),
+        cmocka_unit_test(test_auth_token_file),
         cmocka_unit_test(test_burst_defaults_to_rate),
         cmocka_unit_test(test_short_error_buffer),
         cmocka_unit_test(test_usage_matches_option_list),

@@ -122,13 +122,15 @@ void wire_start(struct wire_daemon *d, const char *const *args)
     while (wire_now_ms() < deadline) {
         char *text = read_log(d);
         const char *at = text ? strstr(text, "listening on ") : NULL;
-        const char *colon = at ? strchr(at + 13, '\n') : NULL;
-        if (colon) {
-            /* The port follows the last colon of the address. */
-            const char *p = colon;
+        if (at) {
+            /* "HOST:PORT" ends at a space or the line's end; the port
+             * follows its last colon. */
+            const char *end = at + 13 + strcspn(at + 13, " \n");
+            const char *p = end;
             while (p > at && p[-1] != ':')
                 p--;
-            d->port = atoi(p);
+            if (*end == '\n')
+                d->port = atoi(p);
         }
         free(text);
         if (d->port > 0)

@@ -49,8 +49,11 @@ static void test_commands(void **state)
     wire_expect(&cl, "PINGX", "ERR unknown command");
     wire_expect(&cl, "PING extra", "ERR bad argument");
     wire_expect(&cl, "HELP",
-                "OK PING QUIT SHUTDOWN HELP STATS PUT GET ACK NACK TOUCH");
+                "OK PING QUIT SHUTDOWN HELP AUTH STATS PUT GET ACK NACK TOUCH");
     wire_expect(&cl, "HELP me", "ERR bad argument");
+    /* With no token set, AUTH has nothing to refuse. */
+    wire_expect(&cl, "AUTH anything", "OK");
+    wire_expect(&cl, "AUTH", "ERR bad argument");
 
     const char *st = wire_req(&cl, "STATS");
     assert_memory_equal(st, "STATS ", 6);
@@ -79,8 +82,8 @@ static void test_commands(void **state)
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         (void)wire_stat(st, keys[i]);
     assert_int_equal(wire_stat(st, "connections"), 1);
-    /* 18 requests before this STATS, and STATS itself. */
-    assert_int_equal(wire_stat(st, "requests"), 19);
+    /* 20 requests before this STATS, and STATS itself. */
+    assert_int_equal(wire_stat(st, "requests"), 21);
 
     wire_expect(&cl, "QUIT", "BYE");
     assert_true(wire_closed(&cl, WIRE_TIMEOUT_MS));
