@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -76,6 +77,8 @@ bool wire_log_has(const struct wire_daemon *d, const char *s)
     return has;
 }
 
+unsigned long wire_child_nofile;
+
 void wire_exec(const char *const *argv)
 {
     char *copy[64];
@@ -111,6 +114,10 @@ void wire_start(struct wire_daemon *d, const char *const *args)
         /* The daemon dies with the test, and never holds the test's
          * stdout open, so a failed test cannot leave ctest waiting. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (wire_child_nofile) {
+            struct rlimit rl = {wire_child_nofile, wire_child_nofile};
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
         dup2(log_fd, STDOUT_FILENO);
         dup2(log_fd, STDERR_FILENO);
         wire_exec(argv);

@@ -27,6 +27,9 @@ struct wire_client {
     char in[1 << 17];
 };
 
+/* When non-zero, the daemon is started with this RLIMIT_NOFILE. */
+extern unsigned long wire_child_nofile;
+
 /* Starts the daemon with the given extra arguments (NULL-terminated, may
  * be NULL) and waits for it to listen. */
 void wire_start(struct wire_daemon *d, const char *const *args);

@@ -310,6 +310,91 @@ static void test_max_connections(void **state)
     assert_int_equal(wire_stop(&d), 0);
 }
 
+/* CPU seconds the process has used, from /proc. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    /* utime and stime are fields 14 and 15; the name in field 2 may hold
+     * spaces, so count from its closing parenthesis. */
+    const char *p = strrchr(text, ')');
+    assert_non_null(p);
+    unsigned long ut = 0, st = 0;
+    assert_int_equal(sscanf(p + 2,
+                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+                            "%*u %lu %lu",
+                            &ut, &st),
+                     2);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * With a file limit of 64 the daemon fits --max-connections under it.
+ * Past that, clients are refused, those already open are served, the
+ * daemon does not spin, and service comes back when connections close.
+ */
+static void test_file_limit(void **state)
+{
+    enum { N = 80 };
+    static struct wire_client many[N];
+    struct wire_daemon d;
+    int served = 0, refused = 0;
+    char line[256];
+
+    wire_child_nofile = 64;
+    wire_start(&d, NULL);
+    wire_child_nofile = 0;
+    assert_true(wire_log_has(&d, "max-connections lowered"));
+    for (int i = 0; i < N; i++) {
+        wire_open(&many[i], d.port);
+        wire_sends(&many[i], "PING\n");
+        long n =
+            wire_line_timeout(&many[i], line, sizeof(line), WIRE_TIMEOUT_MS);
+        if (n > 0 && strcmp(line, "PONG") == 0) {
+            served++;
+        } else {
+            assert_true(n < 0 || strcmp(line, "ERR too many connections") == 0);
+            refused++;
+            wire_close(&many[i]);
+        }
+    }
+    assert_true(served >= 16);
+    assert_true(refused >= N - 64);
+    /* The open ones are still served. */
+    for (int i = 0; i < N; i++) {
+        if (many[i].fd >= 0)
+            wire_expect(&many[i], "PING", "PONG");
+    }
+    /* Idle, the daemon sleeps: far less than one CPU second in one. */
+    double before = cpu_seconds(d.pid);
+    wire_sleep_ms(1000);
+    double idle = cpu_seconds(d.pid) - before;
+    print_message("CPU while idle after refusing %d clients: %.2f s in 1 s\n",
+                  refused, idle);
+    assert_true(idle < 0.5);
+    /* Closing connections makes room again. */
+    for (int i = 0; i < N; i++)
+        wire_close(&many[i]);
+    bool ok = false;
+    for (int i = 0; i < 100 && !ok; i++) {
+        wire_open(&many[0], d.port);
+        wire_sends(&many[0], "PING\n");
+        long n =
+            wire_line_timeout(&many[0], line, sizeof(line), WIRE_TIMEOUT_MS);
+        ok = n > 0 && strcmp(line, "PONG") == 0;
+        wire_close(&many[0]);
+        if (!ok)
+            wire_sleep_ms(20);
+    }
+    assert_true(ok);
+    assert_int_equal(wire_stop(&d), 0);
+}
+
 static void test_shutdown_command(void **state)
 {
     struct wire_daemon d;
@@ -439,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_slow_reader),
         cmocka_unit_test(test_reset_with_replies_pending),
         cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_file_limit),
         cmocka_unit_test(test_shutdown_command),
         cmocka_unit_test(test_no_shutdown),
         cmocka_unit_test(test_sigint),
