@@ -15,6 +15,7 @@
 #include "bucket.h"
 #include "config.h"
 #include "list.h"
+#include "log.h"
 #include "loop.h"
 #include "store.h"
 
@@ -51,6 +52,9 @@ struct server {
     uint64_t next_conn_id;
     uint64_t fd_exhausted; /* accept failures for lack of descriptors */
     uint64_t fd_logged_ns;
+    struct log_limit log_client_limited; /* refused by a client bucket */
+    struct log_limit log_global_limited; /* refused by the global bucket */
+    struct log_limit log_refused;        /* over --max-connections */
     bool shutting_down;
     bool loopback; /* listening on a loopback address only */
     struct auth_token auth;

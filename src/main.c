@@ -5,9 +5,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 
 static const char *env_lookup(const char *name)
@@ -43,6 +45,9 @@ int main(int argc, char **argv)
         return 1;
     }
     LOG(LOG_INFO, "listening on %s", s->addr_text);
+    int nrc = notify_send("READY=1");
+    if (nrc < 0)
+        LOG(LOG_WARN, "cannot notify the service manager: %s", strerror(-nrc));
     int rc = server_run(s);
     server_free(s);
     return rc < 0 ? 1 : 0;

@@ -29,6 +29,7 @@
 #include "cmd.h"
 #include "conn.h"
 #include "log.h"
+#include "notify.h"
 
 #define ACCEPT_BATCH      64
 #define ACCEPT_PAUSE_NS   100000000u /* 100 ms */
@@ -234,6 +235,13 @@ static void refuse(struct server *s, int fd)
     (void)w;
     close(fd);
     s->stats.rejected_connections++;
+    uint64_t n = log_limit_due(&s->log_refused, loop_now(s->loop));
+    if (n)
+        LOG(LOG_WARN,
+            "refused %llu connection%s over --max-connections (%llu) since "
+            "the last report",
+            (unsigned long long)n, n == 1 ? "" : "s",
+            (unsigned long long)s->max_connections);
 }
 
 /* Accept failed for lack of descriptors: refuse one client using the
@@ -311,6 +319,21 @@ static void shaped_ready(struct loop *l, struct loop_timer *t)
     conn_resume(c);
 }
 
+/* The refusal path only: which bucket said no, logged once a second. */
+static void log_rate_limited(struct server *s, struct conn *c, uint64_t now)
+{
+    bool client = bucket_wait_ns(&c->bucket, now) > 0;
+    struct log_limit *l =
+        client ? &s->log_client_limited : &s->log_global_limited;
+    uint64_t n = log_limit_due(l, now);
+    if (n)
+        LOG(LOG_WARN,
+            "rate limited %llu request%s by the %s bucket since the last "
+            "report",
+            (unsigned long long)n, n == 1 ? "" : "s",
+            client ? "client" : "global");
+}
+
 bool server_run_line(struct server *s, struct conn *c, const char *line,
                      size_t len)
 {
@@ -334,6 +357,7 @@ bool server_run_line(struct server *s, struct conn *c, const char *line,
         s->stats.requests++;
         s->stats.rate_limited++;
         cmd_reply_error(c, line, len, text);
+        log_rate_limited(s, c, now);
         return true;
     }
 
@@ -366,6 +390,9 @@ void server_shutdown(struct server *s, const char *why)
         return;
     s->shutting_down = true;
     LOG(LOG_INFO, "shutting down (%s)", why);
+    int rc = notify_send("STOPPING=1");
+    if (rc < 0)
+        LOG(LOG_WARN, "cannot notify the service manager: %s", strerror(-rc));
     loop_io_close(s->loop, &s->listen_io, NULL);
     loop_timer_stop(s->loop, &s->accept_timer);
     loop_timer_stop(s->loop, &s->store_timer);

@@ -69,6 +69,16 @@ static char *read_log(const struct wire_daemon *d)
     return text;
 }
 
+int wire_log_count(const struct wire_daemon *d, const char *s)
+{
+    char *text = read_log(d);
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, s)); p += strlen(s))
+        n++;
+    free(text);
+    return n;
+}
+
 bool wire_log_has(const struct wire_daemon *d, const char *s)
 {
     char *text = read_log(d);

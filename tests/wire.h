@@ -45,6 +45,9 @@ int wire_stop(struct wire_daemon *d);
  * killed by a signal, -2 if it is still running. */
 int wire_wait(struct wire_daemon *d, int timeout_ms);
 
+/* How many times s occurs in the daemon's log. */
+int wire_log_count(const struct wire_daemon *d, const char *s);
+
 /* True when the daemon's log contains s. */
 bool wire_log_has(const struct wire_daemon *d, const char *s);
 

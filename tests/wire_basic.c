@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -428,6 +430,45 @@ static void test_no_shutdown(void **state)
     assert_int_equal(wire_stop(&d), 0);
 }
 
+/* Under systemd's Type=notify: READY=1 once listening, STOPPING=1 when
+ * shutting down, each a datagram to $NOTIFY_SOCKET. */
+static void test_notify_socket(void **state)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char buf[256];
+    struct wire_daemon d;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/rlmq-notify-%d",
+             (int)getpid());
+    unlink(sa.sun_path);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct timeval tv = {.tv_sec = WIRE_TIMEOUT_MS / 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+    setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+    wire_start(&d, NULL);
+    unsetenv("NOTIFY_SOCKET");
+    ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_string_equal(buf, "READY=1");
+    /* Ready means listening: a client is served at once. */
+    wire_open(&cl, d.port);
+    wire_expect(&cl, "PING", "PONG");
+    wire_sends(&cl, "SHUTDOWN\n");
+    n = recv(fd, buf, sizeof(buf) - 1, 0);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_string_equal(buf, "STOPPING=1");
+    assert_int_equal(wire_wait(&d, WIRE_TIMEOUT_MS), 0);
+    wire_close(&cl);
+    close(fd);
+    unlink(sa.sun_path);
+    unlink(d.log_path);
+}
+
 static void test_sigint(void **state)
 {
     struct wire_daemon d;
@@ -528,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_command),
         cmocka_unit_test(test_no_shutdown),
         cmocka_unit_test(test_sigint),
+        cmocka_unit_test(test_notify_socket),
         cmocka_unit_test(test_exit_statuses),
     };
     signal(SIGPIPE, SIG_IGN);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -64,7 +65,14 @@ static void test_burst_then_retry(void **state)
     /* A refused request keeps its tag. */
     assert_memory_equal(wire_req(&c1, "@u PING"), "@u ERR rate limited ", 20);
     wire_close(&c1);
-    assert_int_equal(wire_stop(&d), 0);
+    kill(d.pid, SIGTERM);
+    assert_int_equal(wire_wait(&d, WIRE_TIMEOUT_MS), 0);
+    /* 18 refusals over about a second: the first is logged at once, the
+     * rest at most once a second with their count, never per request. */
+    assert_true(wire_log_has(&d, "rate limited 1 request by the client"));
+    int lines = wire_log_count(&d, "by the client bucket");
+    assert_true(lines >= 1 && lines <= 3);
+    unlink(d.log_path);
 }
 
 static void test_global_bucket_shared(void **state)
