@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs the comparisons quoted in the README, alternating the two sides of
+# each so that the noise of a shared machine falls on both. Every figure
+# is a ratio of two runs made back to back.
+#
+#   bench/compare.sh BUILD_DIR [ROUNDS]
+#
+# Needs redis-server and beanstalkd (apt-get install -y redis-server
+# beanstalkd). Everything listens on 127.0.0.1 and stops by itself.
+set -euo pipefail
+build=${1:?usage: bench/compare.sh BUILD_DIR [ROUNDS]}
+rounds=${2:-3}
+daemon=$build/ratelimmqd
+bench=$build/bench/ratelimmq-bench
+compare=$build/bench/ratelimmq-compare
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+
+start_rlmq() { # port, extra flags...
+    local port=$1
+    shift
+    "$daemon" --port "$port" --log-level error "$@" &
+    pids+=($!)
+    sleep 0.3
+}
+
+rate() { # bench output -> achieved requests per second
+    awk '/achieved/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/) { print $i; exit } }'
+}
+
+ping_run() { # port, connections, pipeline
+    "$bench" --port "$1" --quiet ping --connections "$2" --pipeline "$3" \
+        --duration 3 --warmup 1 | rate
+}
+
+redis-server --port 16390 --save '' --appendonly no --daemonize no \
+    --loglevel warning >/dev/null &
+pids+=($!)
+beanstalkd -l 127.0.0.1 -p 16391 2>/dev/null &
+pids+=($!)
+start_rlmq 16392
+start_rlmq 16393 --client-rate 1000000000 --global-rate 1000000000
+
+echo "PING, ratelimmqd vs redis-server (requests/s, ratio):"
+for shape in "1 1" "50 1" "50 16"; do
+    for r in $(seq "$rounds"); do
+        a=$(ping_run 16392 $shape)
+        b=$(ping_run 16390 $shape)
+        echo "  conns/pipeline $shape round $r: rlmq $a redis $b" \
+            "ratio $(echo "scale=3; $a / $b" | bc)"
+    done
+done
+
+echo "PING 50x16, limits on but never hit vs off:"
+for r in $(seq "$rounds"); do
+    off=$(ping_run 16392 50 16)
+    on=$(ping_run 16393 50 16)
+    echo "  round $r: off $off on $on ratio $(echo "scale=3; $on / $off" | bc)"
+done
+
+echo "put/take/delete cycles, ratelimmqd vs beanstalkd:"
+for c in 1 50; do
+    for r in $(seq "$rounds"); do
+        a=$("$compare" rlmq 16392 "$c" 3 | sed 's/.*cycles_per_s=//')
+        b=$("$compare" beanstalkd 16391 "$c" 3 | sed 's/.*cycles_per_s=//')
+        echo "  connections $c round $r: rlmq $a beanstalkd $b" \
+            "ratio $(echo "scale=3; $a / $b" | bc)"
+    done
+done
