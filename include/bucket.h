@@ -6,10 +6,14 @@
  * monotonic clock, so the daemon passes its cached loop time and the tests
  * pass a fake clock.
  *
- * Guarantee (protocol.md, "Rate limits"): over any interval of length T
- * seconds a bucket admits at most burst + rate * T requests and, when
- * driven as hard as possible, at least burst + rate * T - 1. There is no
- * drift: the bound holds over hours as over microseconds.
+ * Guarantee (protocol.md, "Rate limits"), with time in whole nanoseconds
+ * and T in seconds: requests admitted at times t1 <= t2 lie within a
+ * stretch of T = t2 - t1 + 1 whole nanoseconds, and there are fewer than
+ * burst + rate * T of them. A client that asks at the first nanosecond
+ * each token is available, starting from a full bucket at s, has at least
+ * burst + rate * T - 1 admitted in [s, s + T] for every T: in fact exactly
+ * burst + floor(rate * T). There is no drift: the bounds hold over hours
+ * as over microseconds, for every rate and burst, burst 1 included.
  *
  * Limits: 1 <= rate <= BUCKET_RATE_MAX and 1 <= burst <= BUCKET_BURST_MAX
  * for a bucket that is on. The caller validates configuration against these
@@ -32,19 +36,19 @@
  * the same state compare equal with memcmp(). Treat as opaque. */
 struct bucket {
     uint64_t rate;    /* tokens per second, = units per ns; 0 = off */
-    uint64_t full;    /* burst * BUCKET_UNIT, <= 10^18 */
-    uint64_t fill_ns; /* ceil(full / rate): ns to fill from empty */
-    uint64_t level;   /* units held at time `last`; level <= full */
+    uint64_t cap;     /* burst * BUCKET_UNIT + rate - 1, < 10^18 + 10^9 */
+    uint64_t fill_ns; /* ceil(cap / rate): ns to fill from empty */
+    uint64_t level;   /* units held at time `last`; level <= cap */
     uint64_t last;    /* time at which `level` was brought up to date */
 };
 
 /*
- * Set up a full bucket at time now. rate is in requests per second; 0
- * turns the bucket off (it always admits). burst is ignored when rate is 0.
+ * Set up a full bucket (burst tokens, no fraction) at time now. rate is in
+ * requests per second; 0 turns the bucket off (it always admits). burst is
+ * ignored when rate is 0.
  * Asserts the limits above.
  */
-void bucket_init(struct bucket *b, uint64_t rate, uint64_t burst,
-                 uint64_t now);
+void bucket_init(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t now);
 
 /* True unless the bucket was initialised with rate 0. */
 bool bucket_is_on(const struct bucket *b);

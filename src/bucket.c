@@ -11,23 +11,40 @@
  * token bucket has no such interval: its level is kept in units of 10^-9
  * token, so one nanosecond adds exactly `rate` units and one token is
  * 10^9 units. A refill is then a single exact product with no remainder to
- * lose, whatever the rate, and a full bucket holds at most 10^18 units.
+ * lose, whatever the rate, and a bucket holds less than 10^18 + 10^9 units.
+ *
+ * Why the level may pass burst * 10^9, by at most rate - 1 units: requests
+ * are stamped in whole nanoseconds, so when a token becomes whole between
+ * two of them a client driving the bucket hard asks at the next one, when
+ * up to rate - 1 more units have come in. Clamping at burst * 10^9 would
+ * throw those units away whenever the bucket is full at that moment, which
+ * for burst 1 is at every token: the bucket then admits one request every
+ * ceil(10^9 / rate) ns and falls behind for good (rate 999: 4 requests short
+ * per hour; rate 6 * 10^8: 5 * 10^8 a second). So the cap is
+ * burst * 10^9 + rate - 1, the most a nanosecond can leave over; it never
+ * adds a whole token, so at most burst tokens are ever available.
  *
  * Invariants:
- *   1. level <= full = burst * 10^9 <= 10^18.
- *   2. The level at any time t >= last is min(full, level + (t - last) *
+ *   1. level <= cap = burst * 10^9 + rate - 1 < 10^18 + 10^9.
+ *   2. The level at any time t >= last is min(cap, level + (t - last) *
  *      rate). Bringing the level up to date at an intermediate time gives
  *      the same result (min and + compose), so when or how often a bucket
- *      is refilled never changes what it admits: no drift.
- *   3. If t - last >= fill_ns = ceil(full / rate) the bucket is full,
- *      whatever it held. Otherwise (t - last) * rate < full, so the product
- *      never overflows, and the clamp-to-full covers idle gaps of any size.
+ *      is refilled never changes what it admits.
+ *   3. If t - last >= fill_ns = ceil(cap / rate) the bucket is at cap,
+ *      whatever it held. Otherwise (t - last) * rate < cap, so the product
+ *      never overflows, and the clamp covers idle gaps of any size.
  *
- * From 2, a token is taken only when at least 10^9 units are present, and
- * at most full + rate * T units enter over an interval of T ns, so at most
- * burst + rate * T / 10^9 requests are admitted in it. A client that asks
- * at every instant a token is available gets exactly burst + floor(rate *
- * T / 10^9) in [start, start + T], one short of the bound at worst.
+ * Upper bound: the takes at t1..t2 need count * 10^9 units, and at most
+ * cap + rate * (t2 - t1) = burst * 10^9 + rate * (t2 - t1 + 1) - 1 are there
+ * for them, so count < burst + rate * T for the T = t2 - t1 + 1 whole ns
+ * they span. Counting T as t2 - t1 instead cannot be met without drift at
+ * burst 1: it forces ceil(10^9 / rate) ns between any two requests.
+ *
+ * Lower bound: a hard-driven bucket, once its burst is spent, holds less
+ * than rate units after each take and at most 10^9 + rate - 1 <= cap at
+ * the next, so the clamp never bites and no unit is lost. From a full
+ * bucket at start, exactly burst + floor(rate * T / 10^9) requests are
+ * admitted in [start, start + T], more than burst + rate * T / 10^9 - 1.
  *
  * Cost on the request path (bucket_pair_admit() admitting): per bucket
  * that is on, a few compares, one 64-bit multiply, an add and two stores;
@@ -39,22 +56,23 @@
 #include <assert.h>
 #include <stddef.h>
 
-void bucket_init(struct bucket *b, uint64_t rate, uint64_t burst,
-                 uint64_t now)
+void bucket_init(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t now)
 {
     assert(rate <= BUCKET_RATE_MAX);
     b->rate = rate;
     b->last = now;
     if (rate == 0) {
-        b->full = 0;
+        b->cap = 0;
         b->fill_ns = 0;
         b->level = 0;
         return;
     }
     assert(burst >= 1 && burst <= BUCKET_BURST_MAX);
-    b->full = burst * BUCKET_UNIT;
-    b->fill_ns = b->full / rate + (b->full % rate != 0);
-    b->level = b->full;
+    b->cap = burst * BUCKET_UNIT + rate - 1;
+    b->fill_ns = b->cap / rate + (b->cap % rate != 0);
+    /* Full is burst whole tokens: the fraction above it is only ever
+     * refill that came in since the last token became whole. */
+    b->level = burst * BUCKET_UNIT;
 }
 
 bool bucket_is_on(const struct bucket *b)
@@ -76,9 +94,9 @@ static uint64_t bucket_level_at(const struct bucket *b, uint64_t t)
     uint64_t level;
 
     if (elapsed >= b->fill_ns)
-        return b->full;
+        return b->cap;
     level = b->level + elapsed * b->rate;
-    return level < b->full ? level : b->full;
+    return level < b->cap ? level : b->cap;
 }
 
 /*
@@ -96,7 +114,7 @@ static bool bucket_peek(const struct bucket *b, uint64_t now, uint64_t *level,
 
 static void bucket_commit(struct bucket *b, uint64_t level, uint64_t t)
 {
-    assert(level >= BUCKET_UNIT && level <= b->full);
+    assert(level >= BUCKET_UNIT && level <= b->cap);
     b->level = level - BUCKET_UNIT;
     b->last = t;
 }
@@ -107,7 +125,7 @@ uint64_t bucket_wait_ns(const struct bucket *b, uint64_t now)
 
     if (b->rate == 0 || bucket_peek(b, now, &level, &t))
         return 0;
-    /* level < 10^9 <= full, so no clamp applies before the token is whole:
+    /* level < 10^9 <= cap, so no clamp applies before the token is whole:
      * each ns adds exactly rate units, and the ceiling is exact. */
     need = BUCKET_UNIT - level;
     wait = need / b->rate + (need % b->rate != 0);

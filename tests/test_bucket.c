@@ -80,7 +80,7 @@ static uint64_t rng_log(struct rng *r, unsigned max_bits)
 #define CHECK(r, cond, ...)                                                    \
     do {                                                                       \
         if (!(cond)) {                                                         \
-            print_error("seed 0x%016" PRIx64 ": ", (r)->seed);                \
+            print_error("seed 0x%016" PRIx64 ": ", (r)->seed);                 \
             print_error(__VA_ARGS__);                                          \
             print_error("\n");                                                 \
             fail();                                                            \
@@ -123,24 +123,26 @@ static bool u128_le(struct u128 a, struct u128 b)
 
 /*
  * Index of the first admission that ends an interval holding more than
- * the upper bound allows, or n if there is none. For admissions i <= j the
- * bound is (j - i + 1) * 10^9 <= burst * 10^9 + rate * (t[j] - t[i]), that
- * is A(i) <= B(j) with A(i) = rate * t[i] + (n + 1 - i) * 10^9 and B(j) =
- * rate * t[j] + (n + burst - j) * 10^9, all non-negative. Keeping the
- * largest A(i) so far checks every pair in one pass, and every interval
+ * the upper bound allows, or n if there is none. Times are whole ns, so
+ * admissions i <= j span T = t[j] - t[i] + 1 ns, and the bound is
+ * (j - i + 1) * 10^9 < burst * 10^9 + rate * T. Not T = t[j] - t[i]: then
+ * a burst-1 bucket would have to leave ceil(10^9 / rate) ns between
+ * requests and fall behind its rate (bucket.c). In integers the bound is
+ * A(i) <= B(j) with A(i) = rate * t[i] + (n + 1 - i) * 10^9 + 1 and B(j) =
+ * rate * t[j] + (n + burst - j) * 10^9 + rate, all non-negative. Keeping
+ * the largest A(i) so far checks every pair in one pass, and every interval
  * holds no more admissions than some [t[i], t[j]], so all intervals are
  * covered. Times must not decrease.
  */
-static size_t upper_bound_violation(const uint64_t *t, size_t n,
-                                    uint64_t rate, uint64_t burst)
+static size_t upper_bound_violation(const uint64_t *t, size_t n, uint64_t rate,
+                                    uint64_t burst)
 {
     struct u128 max_a = {0, 0};
 
     for (size_t j = 0; j < n; j++) {
-        struct u128 a = u128_add(u128_mul(rate, t[j] - t[0]),
-                                 (n + 1 - j) * NS_PER_S);
-        struct u128 b = u128_add(u128_mul(rate, t[j] - t[0]),
-                                 (n + burst - j) * NS_PER_S);
+        struct u128 rt = u128_mul(rate, t[j] - t[0]);
+        struct u128 a = u128_add(rt, (n + 1 - j) * NS_PER_S + 1);
+        struct u128 b = u128_add(rt, (n + burst - j) * NS_PER_S + rate);
 
         if (!u128_le(max_a, a))
             a = max_a;
@@ -151,7 +153,23 @@ static size_t upper_bound_violation(const uint64_t *t, size_t n,
     return n;
 }
 
-/* The checker must itself be able to fail, or the bound tests prove
+/*
+ * The lower bound for a bucket driven as hard as possible from a full
+ * bucket at start: count admitted in [start, start + span_ns] must be at
+ * least burst + rate * span - 1 (span in seconds), compared exactly, not
+ * floor(burst + rate * span) - 1, which lets a bucket fall almost a whole
+ * token further behind. A bucket that loses no refill admits burst +
+ * floor(rate * span), so the exact bound is the tight one.
+ */
+static bool lower_bound_ok(uint64_t rate, uint64_t burst, uint64_t span_ns,
+                           uint64_t count)
+{
+    struct u128 want = u128_add(u128_mul(rate, span_ns), burst * NS_PER_S);
+
+    return u128_le(want, u128_mul(count + 1, NS_PER_S));
+}
+
+/* The checkers must themselves be able to fail, or the bound tests prove
  * nothing. */
 static void test_checker_catches_excess(void **state)
 {
@@ -168,12 +186,21 @@ static void test_checker_catches_excess(void **state)
     assert_int_equal(upper_bound_violation(t, 3, 7, 3), 3);
     assert_int_equal(upper_bound_violation(t, 4, 7, 3), 3);
 
-    /* rate 3, burst 1: the k-th token is due at ceil(k * 10^9 / 3). */
+    /* rate 3, burst 1: the k-th token is due at ceil(k * 10^9 / 3). That
+     * admits two in 333333333 ns, fine in the 333333334 whole ns they
+     * span; one ns earlier is one too many. */
     for (size_t k = 0; k < 16; k++)
         t[k] = (k * NS_PER_S + 2) / 3;
     assert_int_equal(upper_bound_violation(t, 16, 3, 1), 16);
     t[9]--;
     assert_int_equal(upper_bound_violation(t, 16, 3, 1), 9);
+
+    /* rate 10^9, burst 1: one a ns, never two in one. */
+    for (size_t k = 0; k < 16; k++)
+        t[k] = UINT64_MAX - 15 + k;
+    assert_int_equal(upper_bound_violation(t, 16, BUCKET_RATE_MAX, 1), 16);
+    t[12] = t[11];
+    assert_int_equal(upper_bound_violation(t, 16, BUCKET_RATE_MAX, 1), 12);
 
     /* A violation between two admissions far from the start. */
     for (size_t k = 0; k < 16; k++)
@@ -181,6 +208,20 @@ static void test_checker_catches_excess(void **state)
     assert_int_equal(upper_bound_violation(t, 16, 1, 1), 16);
     t[15] = t[14] + NS_PER_S - 1;
     assert_int_equal(upper_bound_violation(t, 16, 1, 1), 15);
+
+    /* rate 7, burst 1: the 9th token is whole at 8 * 10^9 / 7 ns, so by
+     * 1142857143 ns (8.000000001 tokens' worth) 8 admitted is too few; by
+     * 1142857142 (7.999999994) it is enough. */
+    assert_false(lower_bound_ok(7, 1, 1142857143, 8));
+    assert_true(lower_bound_ok(7, 1, 1142857143, 9));
+    assert_true(lower_bound_ok(7, 1, 1142857142, 8));
+    /* At a whole number of tokens, one short is still within the bound. */
+    assert_true(lower_bound_ok(1, 10, 5 * NS_PER_S, 14));
+    assert_false(lower_bound_ok(1, 10, 5 * NS_PER_S, 13));
+    assert_true(lower_bound_ok(BUCKET_RATE_MAX, BUCKET_BURST_MAX, T63,
+                               BUCKET_BURST_MAX + T63 - 1));
+    assert_false(lower_bound_ok(BUCKET_RATE_MAX, BUCKET_BURST_MAX, T63,
+                                BUCKET_BURST_MAX + T63 - 2));
 }
 
 /* ---- random bucket parameters and histories ---- */
@@ -237,21 +278,38 @@ static uint64_t pick_gap(struct rng *r, uint64_t rate, uint64_t burst)
     }
 }
 
-/* An on bucket with a random past: drained by bursts of takes at random
- * times. *now is left at the time of the last event. */
-static void random_bucket(struct rng *r, struct bucket *b, uint64_t *now)
+/*
+ * Two on buckets, each with a random rate and burst, and a shared random
+ * past: both start full at one time and are drained by bursts of takes at
+ * the same random times. Sharing the clock matters: a bucket whose last
+ * take is far behind the other's would be full again by the time the pair
+ * is asked, and never refuse together with it. *now is left at the time
+ * of the last event.
+ */
+static void random_pair(struct rng *r, struct bucket *c, struct bucket *g,
+                        uint64_t *now)
 {
-    uint64_t rate = pick_rate(r), burst = pick_burst(r);
+    struct bucket *b[2] = {c, g};
+    uint64_t rate[2], burst[2];
     unsigned events = (unsigned)rng_upto(r, 12);
 
     *now = rng_upto(r, T63);
-    bucket_init(b, rate, burst, *now);
-    for (unsigned i = 0; i < events; i++) {
-        uint64_t takes = rng_log(r, 7);
+    for (unsigned i = 0; i < 2; i++) {
+        rate[i] = pick_rate(r);
+        burst[i] = pick_burst(r);
+        bucket_init(b[i], rate[i], burst[i], *now);
+    }
+    for (unsigned e = 0; e < events; e++) {
+        unsigned k = (unsigned)rng_upto(r, 1);
 
-        *now += pick_gap(r, rate, burst);
-        while (takes-- > 0 && bucket_wait_ns(b, *now) == 0)
-            bucket_take(b, *now);
+        /* Gaps sized for either bucket, so each sometimes runs dry. */
+        *now += pick_gap(r, rate[k], burst[k]);
+        for (unsigned i = 0; i < 2; i++) {
+            uint64_t takes = rng_log(r, 7);
+
+            while (takes-- > 0 && bucket_wait_ns(b[i], *now) == 0)
+                bucket_take(b[i], *now);
+        }
     }
 }
 
@@ -393,21 +451,18 @@ static uint64_t drive_hard(struct rng *r, uint64_t rate, uint64_t burst,
     while (now - start <= span) {
         uint64_t wait = as_global ? bucket_pair_admit(&off, &b, now)
                                   : bucket_pair_admit(&b, &off, now);
-        struct u128 rt, lo, hi;
+        struct u128 hi;
 
         if (wait == 0) {
             count++;
-            rt = u128_mul(rate, now - start);
-            hi = u128_add(rt, burst * NS_PER_S);
+            hi = u128_add(u128_mul(rate, now - start), burst * NS_PER_S);
             CHECK(r, u128_le(u128_mul(count, NS_PER_S), hi),
                   "rate %" PRIu64 " burst %" PRIu64 ": %" PRIu64
                   " admitted by T=%" PRIu64 " ns, over the bound",
                   rate, burst, count, now - start);
             continue;
         }
-        rt = u128_mul(rate, now + wait - 1 - start);
-        lo = u128_add(rt, burst * NS_PER_S);
-        CHECK(r, u128_le(lo, u128_mul(count + 1, NS_PER_S)),
+        CHECK(r, lower_bound_ok(rate, burst, now + wait - 1 - start, count),
               "rate %" PRIu64 " burst %" PRIu64 ": only %" PRIu64
               " admitted by T=%" PRIu64 " ns, under the bound",
               rate, burst, count, now + wait - 1 - start);
@@ -445,12 +500,11 @@ static void test_lower_bound_hard_drive(void **state)
         uint64_t rate = pick_rate(&r), burst = pick_burst(&r);
         uint64_t span = (UINT64_C(1) << 16) * period_ns(rate);
 
-        admitted += drive_hard(&r, rate, burst, rng_upto(&r, T63), span,
-                               i % 2);
+        admitted += drive_hard(&r, rate, burst, rng_upto(&r, T63), span, i % 2);
         runs++;
     }
-    print_message("lower bound: %" PRIu64 " runs, %" PRIu64 " admitted\n",
-                  runs, admitted);
+    print_message("lower bound: %" PRIu64 " runs, %" PRIu64 " admitted\n", runs,
+                  admitted);
 }
 
 /* ---- exact retry times ---- */
@@ -488,11 +542,9 @@ static void test_retry_after_exact(void **state)
     rng_init(&r, 3);
     for (unsigned i = 0; i < 300000; i++) {
         struct bucket c, g, c2, g2;
-        uint64_t tc, tg, now, wait, cw, gw;
+        uint64_t now, wait, cw, gw;
 
-        random_bucket(&r, &c, &tc);
-        random_bucket(&r, &g, &tg);
-        now = tc > tg ? tc : tg;
+        random_pair(&r, &c, &g, &now);
         now += rng_upto(&r, 3) == 0 ? 0 : pick_gap(&r, c.rate, 1);
         /* Sometimes a clock that went back: no time passed. */
         if (rng_upto(&r, 7) == 0) {
@@ -525,7 +577,7 @@ static void test_retry_after_exact(void **state)
 static void test_wait_ms_rounding(void **state)
 {
     static const uint64_t fixed[] = {
-        0, 1, NS_PER_MS - 1, NS_PER_MS, NS_PER_MS + 1, UINT64_MAX - 1,
+        0,          1, NS_PER_MS - 1, NS_PER_MS, NS_PER_MS + 1, UINT64_MAX - 1,
         UINT64_MAX,
     };
     struct rng r;
@@ -559,13 +611,13 @@ static void test_refused_leaves_buckets_unchanged(void **state)
     rng_init(&r, 5);
     for (unsigned i = 0; i < 300000; i++) {
         struct bucket c, g, c0, g0, c1, g1;
-        uint64_t tc, tg, now, wait, cw, gw;
+        uint64_t now, wait, cw, gw, rate;
 
-        random_bucket(&r, &c, &tc);
-        random_bucket(&r, &g, &tg);
+        random_pair(&r, &c, &g, &now);
+        rate = rng_upto(&r, 1) ? c.rate : g.rate;
         if (rng_upto(&r, 9) == 0)
-            bucket_init(rng_upto(&r, 1) ? &c : &g, 0, 0, tc);
-        now = (tc > tg ? tc : tg) + pick_gap(&r, c.rate ? c.rate : 1, 1);
+            bucket_init(rng_upto(&r, 1) ? &c : &g, 0, 0, now);
+        now += rng_upto(&r, 3) == 0 ? 0 : pick_gap(&r, rate, 1);
         cw = bucket_wait_ns(&c, now);
         gw = bucket_wait_ns(&g, now);
         c0 = c;
@@ -632,12 +684,13 @@ static void test_pair_admit_order(void **state)
     assert_memory_equal(&c2, &before, sizeof(c2));
     assert_int_equal(bucket_tokens(&c2, 20), 2);
 
-    /* Both refuse: the longer wait wins, whichever bucket has it. */
-    assert_int_equal(bucket_pair_admit(&c1, &g, 20), NS_PER_S - 20);
+    /* Both refuse: the longer wait wins, whichever bucket has it. Here
+     * the global took its token 10 ns after c1, so its wait is longer. */
+    assert_int_equal(bucket_wait_ns(&c1, 20), NS_PER_S - 20);
+    assert_int_equal(bucket_pair_admit(&c1, &g, 20), NS_PER_S - 10);
     bucket_init(&c2, 1, 1, 5 * SECOND);
     bucket_take(&c2, 5 * SECOND);
-    assert_int_equal(bucket_pair_admit(&c2, &g, 20),
-                     6 * SECOND - 20);
+    assert_int_equal(bucket_pair_admit(&c2, &g, 20), 6 * SECOND - 20);
     assert_int_equal(bucket_pair_admit(&g, &c2, 20), 6 * SECOND - 20);
 
     /* At the later of the two times, both admit together. */
@@ -682,8 +735,15 @@ static void test_edges_refill_and_clamp(void **state)
             uint64_t drain = burst < 1000 ? burst : 1000;
             uint64_t fill = drain * ((NS_PER_S + rate - 1) / rate);
             const uint64_t gaps[] = {
-                0, 1, 2, fill / 3, fill - 1, fill, fill + 1,
-                UINT64_C(1) << 32, UINT64_C(1) << 62,
+                0,
+                1,
+                2,
+                fill / 3,
+                fill - 1,
+                fill,
+                fill + 1,
+                UINT64_C(1) << 32,
+                UINT64_C(1) << 62,
                 UINT64_MAX - t0, /* the largest now there is */
             };
             struct bucket b;
@@ -721,11 +781,17 @@ static void test_edges_extremes(void **state)
     assert_int_equal(bucket_wait_ns(&b, T63 + NS_PER_S), 0);
     assert_int_equal(bucket_wait_ms(bucket_wait_ns(&b, T63 + 1)), 1000);
 
-    /* A gap of 2^63 ns refills to burst, not to 2^63 * rate. */
-    t = T63 + NS_PER_S + T63 - 1;
-    assert_int_equal(bucket_tokens(&b, t), 1);
-    bucket_take(&b, t);
-    assert_int_equal(bucket_wait_ns(&b, t), NS_PER_S);
+    /* Gaps of 2^63 ns and 2^64 - 1 ns (the largest times there are)
+     * refill to burst, not to gap * rate. */
+    bucket_init(&b, 1, 1, 0);
+    bucket_take(&b, 0);
+    assert_int_equal(bucket_tokens(&b, T63), 1);
+    assert_int_equal(bucket_tokens(&b, UINT64_MAX), 1);
+    bucket_take(&b, T63);
+    assert_int_equal(bucket_wait_ns(&b, T63), NS_PER_S);
+    bucket_init(&b, BUCKET_RATE_MAX, BUCKET_BURST_MAX, 0);
+    bucket_take(&b, 0);
+    assert_int_equal(bucket_tokens(&b, UINT64_MAX), BUCKET_BURST_MAX);
 
     /* rate 10^9, burst 10^9: a token every ns on top of the burst. */
     bucket_init(&b, BUCKET_RATE_MAX, BUCKET_BURST_MAX, T63);
@@ -748,8 +814,7 @@ static void test_edges_extremes(void **state)
      * last take, and saturates rather than wrapping. */
     bucket_init(&b, 1, 1, UINT64_MAX - 5);
     bucket_take(&b, UINT64_MAX - 5);
-    assert_int_equal(bucket_wait_ns(&b, UINT64_MAX - 105),
-                     NS_PER_S + 100);
+    assert_int_equal(bucket_wait_ns(&b, UINT64_MAX - 105), NS_PER_S + 100);
     assert_int_equal(bucket_wait_ns(&b, 0), UINT64_MAX);
     before = b;
     assert_int_not_equal(bucket_pair_admit(&b, &b, 1), 0);
