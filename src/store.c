@@ -33,11 +33,14 @@
  *
  * Where a message lives in each state:
  *   ready   - on its queue's FIFO (head, tail, item->u.r.next);
- *   delayed - in the deadline heap, u.t.owner NULL;
- *   leased  - in the deadline heap, on u.t.owner->leases, and in the id
- *             index, the only way a caller can name a message.
- * The heap entry, not the message, records the queue of a timed message;
- * a ready message needs no queue since only its queue reaches it.
+ *   delayed - in the deadline heap, its entry's owner NULL;
+ *   leased  - in the deadline heap, its entry naming the owner, on that
+ *             owner's leases (item->u.t.link), and in the id index, the
+ *             only way a caller can name a message.
+ * The heap entry, not the message, records the queue and the owner of a
+ * timed message: a ready message needs neither, since only its queue
+ * reaches it, and so does not carry them. ACK, NACK and TOUCH find the
+ * owner through id index -> item -> item->heap -> heap entry, all O(1).
  *
  * Invariants (store_check() asserts each):
  *  1. Every message is in exactly one of the places above.
@@ -79,12 +82,20 @@
  *    that heap positions fit in 32 bits.
  *
  * Memory per message, beyond its payload and malloc's own header
- * (x86-64, measured by test_store): the header before the payload is 44
- * bytes (a payload under 4 bytes is padded to sizeof = 48). That is all a
- * ready message costs. A delayed or leased message adds a 24-byte heap
- * entry, with the heap array between 1/4 and all full (typically 24-48
+ * (x86-64, measured by test_store): the header before the payload is 36
+ * bytes (a payload under 4 bytes is padded to sizeof = 40). That is all a
+ * ready message costs. A delayed or leased message adds a 32-byte heap
+ * entry, with the heap array between 1/4 and all full (typically 32-64
  * bytes), and index slots of 8 bytes sized for the heap at a load of 3/8
- * to 3/4 (11-21 bytes); so 44 ready, about 80-110 leased.
+ * to 3/4 (11-21 bytes); so 36 ready, about 80-120 leased.
+ *
+ * glibc rounds header + payload + 8 up to a multiple of 16, so a 64-byte
+ * payload takes a 112-byte chunk, 48 bytes beyond the payload (with the
+ * old 44-byte header it took 128). The daemon holding 1M ready 64-byte
+ * messages grows by 112.8 bytes of RSS a message, 48.8 beyond the
+ * payload (128.3 and 64.3 before). The last 0.8 is not the store: it is
+ * free fragments under 112 bytes, left where freed connection buffers
+ * were carved into messages.
  */
 #include "store.h"
 
@@ -109,9 +120,8 @@ struct store_item {
             struct store_item *next; /* toward the tail */
             uint64_t since;          /* when it became ready */
         } r;
-        struct {                       /* delayed or leased */
-            struct list link;          /* on owner->leases */
-            struct store_owner *owner; /* NULL while delayed */
+        struct {              /* delayed or leased */
+            struct list link; /* on the owner's leases; alone if delayed */
         } t;
     } u;
     uint32_t len;
@@ -121,12 +131,14 @@ struct store_item {
 };
 
 /* A heap entry. Keeping the key here, not in the message, makes sifting
- * touch only the heap array, and keeps the message header small. */
+ * touch only the heap array. The owner is here too: only a timed message
+ * has one, so a ready message, the common case, does not pay for it. */
 struct store_timer {
     uint64_t deadline;
     struct store_item *item;
-    uint32_t seq;   /* push order, to keep ties first in, first out */
-    uint32_t queue; /* index in s->qv of the item's queue */
+    struct store_owner *owner; /* NULL while delayed */
+    uint32_t seq;              /* push order, for ties: first in, first out */
+    uint32_t queue;            /* index in s->qv of the item's queue */
 };
 
 struct store_queue {
@@ -268,11 +280,15 @@ static void store_heap_fix(struct store *s, size_t i)
 
 /* Room must have been made: see the head comment. */
 static void store_heap_push(struct store *s, struct store_item *m,
-                            uint64_t deadline, uint32_t queue)
+                            struct store_owner *o, uint64_t deadline,
+                            uint32_t queue)
 {
     assert(s->hlen < s->hcap);
-    s->heap[s->hlen] = (struct store_timer){
-        .deadline = deadline, .item = m, .seq = s->seq++, .queue = queue};
+    s->heap[s->hlen] = (struct store_timer){.deadline = deadline,
+                                            .item = m,
+                                            .owner = o,
+                                            .seq = s->seq++,
+                                            .queue = queue};
     m->heap = (uint32_t)s->hlen;
     s->hlen++;
     store_heap_up(s, s->hlen - 1);
@@ -560,9 +576,8 @@ static void store_lease(struct store *s, struct store_queue *q,
 {
     if (m->attempt < UINT32_MAX)
         m->attempt++;
-    m->u.t.owner = o;
     list_push_back(&o->leases, &m->u.t.link);
-    store_heap_push(s, m, store_after(now, s->lim.lease_ns), q->index);
+    store_heap_push(s, m, o, store_after(now, s->lim.lease_ns), q->index);
     store_ix_insert(s, m);
     q->leased++;
     s->leased++;
@@ -620,8 +635,7 @@ static void store_retry(struct store *s, struct store_queue *q,
     }
     if (delay > 0) {
         list_init(&m->u.t.link);
-        m->u.t.owner = NULL;
-        store_heap_push(s, m, store_after(now, delay), q->index);
+        store_heap_push(s, m, NULL, store_after(now, delay), q->index);
         q->delayed++;
         s->delayed++;
         return;
@@ -656,7 +670,7 @@ static size_t store_held_by(const struct store *s, const struct store_owner *o,
 {
     size_t slot = store_ix_find(s, id);
 
-    if (slot == SIZE_MAX || s->ix[slot]->u.t.owner != o)
+    if (slot == SIZE_MAX || s->heap[s->ix[slot]->heap].owner != o)
         return SIZE_MAX;
     return slot;
 }
@@ -878,7 +892,7 @@ size_t store_expire(struct store *s, uint64_t now, size_t max)
 
     while (n < max && s->hlen > 0 && s->heap[0].deadline <= now) {
         struct store_item *m = s->heap[0].item;
-        if (m->u.t.owner) {
+        if (s->heap[0].owner) {
             store_lease_end(s, m, store_ix_find(s, m->id), 0, now,
                             STORE_END_EXPIRE);
         } else {
@@ -1063,13 +1077,13 @@ static void store_check_heap(const struct store *s, uint64_t *cnt,
         ids[(*nids)++] = m->id;
         *bytes += m->len;
         size_t slot = store_ix_find(s, m->id);
-        if (m->u.t.owner) {
+        if (t->owner) {
             STORE_CHECK(slot != SIZE_MAX && s->ix[slot] == m);
             STORE_CHECK(m->u.t.link.next->prev == &m->u.t.link);
             STORE_CHECK(m->u.t.link.prev->next == &m->u.t.link);
             cnt[2 * t->queue + 1]++;
         } else {
-            STORE_CHECK(slot == SIZE_MAX);
+            STORE_CHECK(slot == SIZE_MAX && !list_linked(&m->u.t.link));
             cnt[2 * t->queue]++;
         }
     }
@@ -1085,8 +1099,8 @@ static void store_check_index(const struct store *s)
         if (!m)
             continue;
         used++;
-        STORE_CHECK(m->u.t.owner != NULL);
         STORE_CHECK(m->heap < s->hlen && s->heap[m->heap].item == m);
+        STORE_CHECK(s->heap[m->heap].owner != NULL);
         /* No hole between its home and its slot, or lookups miss it. */
         for (size_t j = store_ix_home(s, m->id); j != i; j = (j + 1) & mask)
             STORE_CHECK(s->ix[j] != NULL);

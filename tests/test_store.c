@@ -196,7 +196,9 @@ static void test_header_size(void **state)
 
     (void)state;
     print_message("store: message header %zu bytes before the payload\n", h);
-    assert_true(h <= 48);
+    /* Over 40, a 64-byte message no longer fits a 112-byte malloc chunk
+     * (see the head of store.c). */
+    assert_true(h <= 40);
     assert_true(h >= sizeof(uint64_t) + 2 * sizeof(void *));
 }
 
