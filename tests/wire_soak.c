@@ -215,8 +215,11 @@ static void test_soak(void **state_)
     assert_true(wire_stat(st, "dead_lettered") > 0);
     assert_true(wire_stat(st, "rate_limited") > 0);
     /* Memory comes back: the second round ends no bigger than the first
-     * (with slack for allocator noise). */
+     * (with slack for allocator noise). Under ASan freed memory sits in
+     * its quarantine, so RSS says nothing there. */
+#ifndef RLMQ_SANITIZED
     assert_true(rss2 <= rss1 + rss1 / 10 + 1024);
+#endif
 
     for (int p = 0; p < PRODUCERS; p++)
         wire_close(&prod[p]);
