@@ -335,3 +335,24 @@ uint64_t wire_stat_of(struct wire_client *c, const char *q, const char *key)
     snprintf(req, sizeof(req), q ? "STATS %s" : "STATS", q);
     return wire_stat(wire_req(c, req), key);
 }
+
+void wire_reset(struct wire_client *c)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    wire_close(c);
+}
+
+long wire_rss_kib(pid_t pid)
+{
+    char path[64], text[256];
+    long kib = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(text, sizeof(text), f))
+        if (sscanf(text, "VmRSS: %ld", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}

@@ -93,4 +93,11 @@ uint64_t wire_now_ms(void);
 /* Sleeps ms milliseconds. */
 void wire_sleep_ms(unsigned ms);
 
+/* Closes with SO_LINGER 0, so the daemon sees a reset, not an orderly
+ * end of stream. */
+void wire_reset(struct wire_client *c);
+
+/* The resident set size of process pid in KiB, from /proc. */
+long wire_rss_kib(pid_t pid);
+
 #endif

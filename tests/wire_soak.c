@@ -38,20 +38,6 @@ static unsigned rnd(unsigned n)
     return (unsigned)(rng % n);
 }
 
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    long kib = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
-
 /* A request that may be refused by the rate limit: retried until not. */
 static const char *req_retry(struct wire_client *c, const char *req)
 {
@@ -187,9 +173,9 @@ static void test_soak(void **state_)
         (void)wire_line(&ctl);
 
     uint64_t put1 = soak_round(&d);
-    long rss1 = rss_kib(d.pid);
+    long rss1 = wire_rss_kib(d.pid);
     uint64_t put2 = soak_round(&d);
-    long rss2 = rss_kib(d.pid);
+    long rss2 = wire_rss_kib(d.pid);
 
     uint64_t put = put1 + put2, acked = 0;
     for (uint64_t id = 0; id < MAX_IDS; id++) {
