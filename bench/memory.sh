@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Measures what the daemon's memory costs per idle connection and per
+# queued message, and whether a full queue slows the cycle down: the
+# figures behind the sizing advice in docs/operations.md.
+#
+#   bench/memory.sh BUILD_DIR [CONNECTIONS] [MESSAGES]
+#
+# Memory is the daemon's resident set (VmRSS) before and after, so it
+# counts what the kernel really gave the process, allocator slack
+# included. Idle connections are opened by this shell itself
+# (/dev/tcp), so no client process shares the figure. Everything
+# listens on 127.0.0.1 and stops by itself.
+set -euo pipefail
+build=${1:?usage: bench/memory.sh BUILD_DIR [CONNECTIONS] [MESSAGES]}
+conns=${2:-10000}
+msgs=${3:-1000000}
+size=64
+daemon=$build/ratelimmqd
+bench=$build/bench/ratelimmq-bench
+port=16394
+pid=
+
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    return 0
+}
+trap cleanup EXIT
+
+start() { # extra flags...
+    "$daemon" --port "$port" --log-level error "$@" &
+    pid=$!
+    for _ in $(seq 50); do
+        (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "memory.sh: the daemon did not start" >&2
+    exit 1
+}
+
+rss_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"
+}
+
+stop() {
+    kill "$pid"
+    wait "$pid" || true
+    pid=
+}
+
+# Idle connections: each needs a descriptor here and one in the daemon.
+ulimit -n $((conns + 100))
+start --max-connections $((conns + 10))
+before=$(rss_kib)
+fds=()
+for _ in $(seq "$conns"); do
+    exec {fd}<>/dev/tcp/127.0.0.1/$port
+    fds+=("$fd")
+done
+# Let the daemon accept them all: one PING on the last proves it has.
+printf 'PING\n' >&"${fds[-1]}"
+read -r -t 10 reply <&"${fds[-1]}"
+[ "${reply%$'\r'}" = PONG ] || { echo "memory.sh: no PONG" >&2; exit 1; }
+after=$(rss_kib)
+for fd in "${fds[@]}"; do
+    exec {fd}>&-
+done
+echo "idle connections: $conns, RSS $before KiB before, $after KiB after," \
+    "$(((after - before) * 1024 / conns)) bytes per connection"
+stop
+
+# Queued messages: the payload is counted apart from the overhead.
+# The cycles run on the queue that is then filled, so with it full each
+# GET takes the oldest of a million and each ACK finds its id among them.
+start --max-messages $((msgs + 100))
+cycle() { # -> cycles per second
+    "$bench" --port "$port" --quiet cycle --connections 1 --size "$size" \
+        --queue-prefix q --duration 3 --warmup 1 |
+        awk '/achieved/ { for (i = 1; i <= NF; i++)
+            if ($i ~ /^[0-9.]+$/) { print $i; exit } }'
+}
+empty=$(cycle)
+before=$(rss_kib)
+"$bench" --port "$port" --quiet put --connections 4 --pipeline 64 \
+    --size "$size" --queue-prefix q --requests "$msgs" >/dev/null
+after=$(rss_kib)
+full=$(cycle)
+echo "queued messages: $msgs of $size bytes, RSS $before KiB before," \
+    "$after KiB after, $(((after - before) * 1024 / msgs - size))" \
+    "bytes per message beyond its payload"
+echo "cycle, 1 connection: $empty/s with the queue empty," \
+    "$full/s with $msgs queued beside it," \
+    "ratio $(echo "scale=3; $full / $empty" | bc)"
+stop
