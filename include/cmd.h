@@ -39,6 +39,11 @@ enum cmd_status cmd_execute(struct server *s, struct conn *c, const char *line,
 void cmd_reply_error(struct conn *c, const char *line, size_t len,
                      const char *text);
 
+/* Ends the GET that c waits in before its time is up, answering EMPTY as
+ * if it had run out: the peer has stopped sending, and a consumer that is
+ * gone must not be handed a message. */
+void cmd_end_wait(struct conn *c);
+
 /* The store's delivery callback: a message was leased to a connection
  * waiting in GET; answer that GET and let the connection run again. */
 struct store_owner;

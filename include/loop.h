@@ -24,10 +24,19 @@ struct loop;
 struct loop_io;
 struct loop_timer;
 
-enum { LOOP_READ = 1u, LOOP_WRITE = 2u, LOOP_ERROR = 4u };
+/* LOOP_PEER_SHUT: the peer has shut down its sending side. It can be asked
+ * for without LOOP_READ, by a caller that is not reading now but must
+ * know when the peer stops sending. */
+enum {
+    LOOP_READ = 1u,
+    LOOP_WRITE = 2u,
+    LOOP_ERROR = 4u,
+    LOOP_PEER_SHUT = 8u,
+};
 
-/* events: LOOP_READ and/or LOOP_WRITE; LOOP_ERROR on hang-up or error
- * (the callback should then read or write to learn what happened). */
+/* events: LOOP_READ, LOOP_WRITE and/or LOOP_PEER_SHUT as asked for;
+ * LOOP_ERROR on hang-up or error (the callback should then read or write
+ * to learn what happened). */
 typedef void loop_io_fn(struct loop *l, struct loop_io *io, unsigned events);
 typedef void loop_close_fn(struct loop_io *io);
 typedef void loop_timer_fn(struct loop *l, struct loop_timer *t);

@@ -9,6 +9,7 @@
  */
 #include "cmd.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -405,14 +406,20 @@ static void reply_msg(struct conn *c, const char *tag, size_t tag_len,
     conn_reply2(c, tag, tag_len, head, n, m->payload, m->len);
 }
 
-static void wait_expired(struct loop *l, struct loop_timer *t)
+void cmd_end_wait(struct conn *c)
 {
-    struct conn *c = t->arg;
-    (void)l;
+    assert(c->hold == CONN_HELD_WAIT);
+    loop_timer_stop(c->srv->loop, &c->timer);
     store_cancel_wait(c->srv->store, &c->owner);
     conn_reply(c, c->wait_tag, c->wait_tag_len, "EMPTY", 5);
     c->hold = CONN_RUNNING;
     conn_resume(c);
+}
+
+static void wait_expired(struct loop *l, struct loop_timer *t)
+{
+    (void)l;
+    cmd_end_wait(t->arg);
 }
 
 void cmd_deliver(void *ctx, struct store_owner *o, const struct store_msg *m)

@@ -189,6 +189,11 @@ void conn_update_watch(struct conn *c)
     unsigned want = 0;
     if (conn_can_run(c) && !c->eof)
         want |= LOOP_READ;
+    /* Not reading while a GET waits, but a peer that stops sending ends
+     * the wait: otherwise a consumer that closed would still take a
+     * message, and spend one of its delivery attempts. */
+    if (c->hold == CONN_HELD_WAIT && !c->eof)
+        want |= LOOP_PEER_SHUT;
     if (c->out.len > 0 && !list_linked(&c->dirty))
         want |= LOOP_WRITE;
     int rc = loop_io_watch(c->srv->loop, &c->io, want);
@@ -311,6 +316,8 @@ static void conn_on_io(struct loop *l, struct loop_io *io, unsigned events)
         conn_close(c);
         return;
     }
+    if ((events & LOOP_PEER_SHUT) && c->hold == CONN_HELD_WAIT)
+        cmd_end_wait(c);
     if (events & LOOP_WRITE)
         conn_flush(c);
     if ((events & LOOP_READ) && !c->io.closing)

@@ -95,6 +95,8 @@ static uint32_t to_epoll(unsigned events)
         e |= EPOLLIN;
     if (events & LOOP_WRITE)
         e |= EPOLLOUT;
+    if (events & LOOP_PEER_SHUT)
+        e |= EPOLLRDHUP;
     return e;
 }
 
@@ -227,6 +229,8 @@ int loop_run(struct loop *l)
                 ev |= LOOP_READ;
             if (e & EPOLLOUT)
                 ev |= LOOP_WRITE;
+            if ((e & EPOLLRDHUP) && (io->want & LOOP_PEER_SHUT))
+                ev |= LOOP_PEER_SHUT;
             if (e & (EPOLLERR | EPOLLHUP))
                 ev |= LOOP_ERROR;
             io->fn(l, io, ev);

@@ -324,9 +324,7 @@ static void test_blocking_get(void **state)
     assert_true(wire_now_ms() - start >= 200);
     assert_int_equal(wire_stat_of(&c3, NULL, "waiting"), 0);
 
-    /* A waiter whose connection is reset is not served. (One that only
-     * closes its side is still waiting: it may have half-closed to wait
-     * for the answer. It learns otherwise when the reply fails.) */
+    /* A waiter whose connection is reset is not served. */
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     wire_sends(&c2, "GET z 5000\n");
     wire_sleep_ms(50);
@@ -341,15 +339,37 @@ static void test_blocking_get(void **state)
     uint64_t z = put(&c3, "z", "kept");
     expect_msg(wire_req(&c1, "GET z"), z, 1, "kept");
 
-    /* A consumer that half-closes still gets its waited-for message, and
-     * then the server closes the connection. */
-    wire_sends(&c1, "GET h 5000\n");
+    /* A consumer that stops sending while its GET waits is answered
+     * EMPTY at once, then the requests it sent after the GET run, then
+     * the server closes the connection. */
+    uint64_t start_h = wire_now_ms();
+    wire_sends(&c1, "@h GET h 5000\n@p PING\n");
     shutdown(c1.fd, SHUT_WR);
-    wire_sleep_ms(50);
-    uint64_t h = put(&c3, "h", "half");
-    expect_msg(wire_line(&c1), h, 1, "half");
+    assert_string_equal(wire_line(&c1), "@h EMPTY");
+    assert_string_equal(wire_line(&c1), "@p PONG");
     assert_true(wire_closed(&c1, WIRE_TIMEOUT_MS));
+    assert_true(wire_now_ms() - start_h < 5000);
     wire_close(&c1);
+    assert_int_equal(wire_stat_of(&c3, NULL, "waiting"), 0);
+
+    /* Consumers that wait and then close, without a reset, are not handed
+     * messages: the next live consumer gets the message on its first
+     * delivery, not after five dead ones spent its attempts. */
+    for (int i = 0; i < 5; i++) {
+        wire_open(&c2, d.port);
+        wire_sends(&c2, "GET dw 30000\n");
+        wire_sleep_ms(20);
+        wire_close(&c2);
+    }
+    for (int i = 0; i < 200; i++) {
+        if (wire_stat_of(&c3, NULL, "waiting") == 0)
+            break;
+        wire_sleep_ms(5);
+    }
+    assert_int_equal(wire_stat_of(&c3, NULL, "waiting"), 0);
+    uint64_t h = put(&c3, "dw", "live");
+    expect_msg(wire_req(&c3, "GET dw"), h, 1, "live");
+    assert_int_equal(wire_stat_of(&c3, "dw", "delivered"), 1);
     wire_close(&c3);
     assert_int_equal(wire_stop(&d), 0);
 }
