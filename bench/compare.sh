@@ -5,8 +5,8 @@
 #
 #   bench/compare.sh BUILD_DIR [ROUNDS]
 #
-# Needs redis-server and beanstalkd (apt-get install -y redis-server
-# beanstalkd). Everything listens on 127.0.0.1 and stops by itself.
+# Needs redis-server, redis-benchmark and beanstalkd (apt-get install -y
+# redis-server redis-tools beanstalkd bc). Everything listens on 127.0.0.1 and stops by itself.
 set -euo pipefail
 build=${1:?usage: bench/compare.sh BUILD_DIR [ROUNDS]}
 rounds=${2:-3}
@@ -66,4 +66,21 @@ for c in 1 50; do
         echo "  connections $c round $r: rlmq $a beanstalkd $b" \
             "ratio $(echo "scale=3; $a / $b" | bc)"
     done
+done
+
+# The bench must not be the bottleneck: its PING rate against ratelimmqd
+# beside redis-benchmark's against redis-server, the same shape, and
+# redis-benchmark against ratelimmqd too (it speaks inline PING).
+echo "PING 50x16, ratelimmq-bench vs redis-benchmark (requests/s):"
+rb() { # port -> requests per second
+    redis-benchmark -p "$1" -t ping_inline -P 16 -c 50 -n 2000000 --csv |
+        awk -F'"' '$2 == "PING_INLINE" { print $4 }'
+}
+for r in $(seq "$rounds"); do
+    a=$(ping_run 16392 50 16)
+    b=$(rb 16390)
+    c=$(rb 16392)
+    echo "  round $r: bench->rlmq $a, redis-benchmark->redis $b," \
+        "redis-benchmark->rlmq $c, ratio bench/redis-benchmark" \
+        "$(echo "scale=3; $a / $b" | bc)"
 done
