@@ -65,7 +65,8 @@ for fd in "${fds[@]}"; do
     exec {fd}>&-
 done
 echo "idle connections: $conns, RSS $before KiB before, $after KiB after," \
-    "$(((after - before) * 1024 / conns)) bytes per connection"
+    "$(echo "scale=1; ($after - $before) * 1024 / $conns" | bc)" \
+    "bytes per connection"
 stop
 
 # Queued messages: the payload is counted apart from the overhead.
@@ -85,7 +86,8 @@ before=$(rss_kib)
 after=$(rss_kib)
 full=$(cycle)
 echo "queued messages: $msgs of $size bytes, RSS $before KiB before," \
-    "$after KiB after, $(((after - before) * 1024 / msgs - size))" \
+    "$after KiB after," \
+    "$(echo "scale=2; ($after - $before) * 1024 / $msgs - $size" | bc)" \
     "bytes per message beyond its payload"
 echo "cycle, 1 connection: $empty/s with the queue empty," \
     "$full/s with $msgs queued beside it," \
