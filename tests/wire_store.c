@@ -291,6 +291,17 @@ static void test_nack_delay(void **state)
     assert_int_equal(wire_stop(&d), 0);
 }
 
+/* Waits (bounded) for the server to notice that its waiters are gone. */
+static void expect_no_waiters(struct wire_client *c)
+{
+    for (int i = 0; i < 200; i++) {
+        if (wire_stat_of(c, NULL, "waiting") == 0)
+            break;
+        wire_sleep_ms(5);
+    }
+    assert_int_equal(wire_stat_of(c, NULL, "waiting"), 0);
+}
+
 static void test_blocking_get(void **state)
 {
     struct wire_daemon d;
@@ -325,17 +336,10 @@ static void test_blocking_get(void **state)
     assert_int_equal(wire_stat_of(&c3, NULL, "waiting"), 0);
 
     /* A waiter whose connection is reset is not served. */
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
     wire_sends(&c2, "GET z 5000\n");
     wire_sleep_ms(50);
-    setsockopt(c2.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    wire_close(&c2);
-    for (int i = 0; i < 200; i++) {
-        if (wire_stat_of(&c3, NULL, "waiting") == 0)
-            break;
-        wire_sleep_ms(5);
-    }
-    assert_int_equal(wire_stat_of(&c3, NULL, "waiting"), 0);
+    wire_reset(&c2);
+    expect_no_waiters(&c3);
     uint64_t z = put(&c3, "z", "kept");
     expect_msg(wire_req(&c1, "GET z"), z, 1, "kept");
 
@@ -361,12 +365,7 @@ static void test_blocking_get(void **state)
         wire_sleep_ms(20);
         wire_close(&c2);
     }
-    for (int i = 0; i < 200; i++) {
-        if (wire_stat_of(&c3, NULL, "waiting") == 0)
-            break;
-        wire_sleep_ms(5);
-    }
-    assert_int_equal(wire_stat_of(&c3, NULL, "waiting"), 0);
+    expect_no_waiters(&c3);
     uint64_t h = put(&c3, "dw", "live");
     expect_msg(wire_req(&c3, "GET dw"), h, 1, "live");
     assert_int_equal(wire_stat_of(&c3, "dw", "delivered"), 1);
