@@ -100,4 +100,14 @@ void loop_set_prepare(struct loop *l, loop_prepare_fn *fn, void *arg);
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 
+/*
+ * One iteration of loop_run that never blocks: the prepare hook, the events
+ * already pending, then the timers due at `now`, which stands in for the
+ * clock (it must not go back). The daemon never calls it; it exists so
+ * that a harness can drive the real server on a fake clock, which
+ * loop_run cannot do since it reads the clock and sleeps until the next
+ * timer (tests/fuzz_dispatch.c). 0, or a negative errno if polling failed.
+ */
+int loop_run_once(struct loop *l, uint64_t now);
+
 #endif

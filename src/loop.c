@@ -202,43 +202,61 @@ static int wait_ms(const struct loop *l, bool busy)
     return ms > 3600000 ? 3600000 : (int)ms;
 }
 
+/* One iteration: the prepare hook, one wait for events, the events, then
+ * the timers due. With fake_now NULL the wait lasts until the next timer
+ * and the clock is read after it; otherwise the wait only polls and
+ * *fake_now is the iteration's time. */
+static int loop_iterate(struct loop *l, const uint64_t *fake_now)
+{
+    /* The prepare hook may close descriptors too; they are freed only
+     * after it returns, like those closed by event callbacks. */
+    l->in_iteration = true;
+    bool busy = l->prepare ? l->prepare(l, l->prepare_arg) : false;
+    l->in_iteration = false;
+    run_closing(l);
+    if (l->stop)
+        return 0;
+    int timeout = fake_now ? 0 : wait_ms(l, busy);
+    int n = epoll_wait(l->epfd, l->events, LOOP_BATCH, timeout);
+    if (n < 0 && errno != EINTR)
+        return -errno;
+    l->now = fake_now ? *fake_now : clock_ns();
+    l->in_iteration = true;
+    for (int i = 0; i < n && !l->stop; i++) {
+        struct loop_io *io = l->events[i].data.ptr;
+        uint32_t e = l->events[i].events;
+        if (io->closing)
+            continue;
+        unsigned ev = 0;
+        if (e & EPOLLIN)
+            ev |= LOOP_READ;
+        if (e & EPOLLOUT)
+            ev |= LOOP_WRITE;
+        if ((e & EPOLLRDHUP) && (io->want & LOOP_PEER_SHUT))
+            ev |= LOOP_PEER_SHUT;
+        if (e & (EPOLLERR | EPOLLHUP))
+            ev |= LOOP_ERROR;
+        io->fn(l, io, ev);
+    }
+    if (!l->stop)
+        run_timers(l);
+    l->in_iteration = false;
+    run_closing(l);
+    return 0;
+}
+
 int loop_run(struct loop *l)
 {
     l->stop = false;
     while (!l->stop) {
-        /* The prepare hook may close descriptors too; they are freed only
-         * after it returns, like those closed by event callbacks. */
-        l->in_iteration = true;
-        bool busy = l->prepare ? l->prepare(l, l->prepare_arg) : false;
-        l->in_iteration = false;
-        run_closing(l);
-        if (l->stop)
-            break;
-        int n = epoll_wait(l->epfd, l->events, LOOP_BATCH, wait_ms(l, busy));
-        if (n < 0 && errno != EINTR)
-            return -errno;
-        l->now = clock_ns();
-        l->in_iteration = true;
-        for (int i = 0; i < n && !l->stop; i++) {
-            struct loop_io *io = l->events[i].data.ptr;
-            uint32_t e = l->events[i].events;
-            if (io->closing)
-                continue;
-            unsigned ev = 0;
-            if (e & EPOLLIN)
-                ev |= LOOP_READ;
-            if (e & EPOLLOUT)
-                ev |= LOOP_WRITE;
-            if ((e & EPOLLRDHUP) && (io->want & LOOP_PEER_SHUT))
-                ev |= LOOP_PEER_SHUT;
-            if (e & (EPOLLERR | EPOLLHUP))
-                ev |= LOOP_ERROR;
-            io->fn(l, io, ev);
-        }
-        if (!l->stop)
-            run_timers(l);
-        l->in_iteration = false;
-        run_closing(l);
+        int rc = loop_iterate(l, NULL);
+        if (rc < 0)
+            return rc;
     }
     return 0;
+}
+
+int loop_run_once(struct loop *l, uint64_t now)
+{
+    return loop_iterate(l, &now);
 }
