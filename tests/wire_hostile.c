@@ -148,6 +148,22 @@ static uint64_t reply_id(void)
     return strtoull(p, NULL, 10);
 }
 
+/* PUTs payload p[0..n) to queue q on c, using b as scratch, and returns
+ * the id of the OK reply. */
+static uint64_t put_one(struct wire_client *c, struct bytes *b, const char *q,
+                        const char *p, size_t n)
+{
+    b->len = 0;
+    b_str(b, "PUT ");
+    b_str(b, q);
+    b_str(b, " ");
+    b_add(b, p, n);
+    b_str(b, "\n");
+    assert_int_equal(wire_send(c, b->p, b->len), 0);
+    assert_true(matches("OK #", reply_buf, next_reply(c)));
+    return reply_id();
+}
+
 /* The payload of the "MSG <id> <attempt> <payload>" reply of n bytes in
  * reply_buf; its length in *len. */
 static const char *msg_payload(size_t n, size_t *len)
@@ -1040,13 +1056,7 @@ static void test_half_close(void **state)
     wire_open(&c2, d.port);
     for (int i = 0; i < 40; i++) {
         fill_payload(big, sizeof(big), (unsigned)i);
-        b.len = 0;
-        b_str(&b, "PUT big ");
-        b_add(&b, big, sizeof(big));
-        b_str(&b, "\n");
-        assert_int_equal(wire_send(&c2, b.p, b.len), 0);
-        assert_true(matches("OK #", reply_buf, next_reply(&c2)));
-        ids[i] = reply_id();
+        ids[i] = put_one(&c2, &b, "big", big, sizeof(big));
     }
     wire_close(&c2);
     wire_open(&cl, d.port);
@@ -1156,13 +1166,7 @@ static void test_reset_mid_reply(void **state)
     wire_open(&c2, d.port);
     for (unsigned i = 0; i < MR_KNOWN; i++) {
         mr_payload(payload, i);
-        b.len = 0;
-        b_str(&b, "PUT mr ");
-        b_add(&b, payload, sizeof(payload));
-        b_str(&b, "\n");
-        assert_int_equal(wire_send(&c2, b.p, b.len), 0);
-        assert_true(matches("OK #", reply_buf, next_reply(&c2)));
-        known[i] = reply_id();
+        known[i] = put_one(&c2, &b, "mr", payload, sizeof(payload));
     }
     wire_close(&c2);
 
@@ -1238,13 +1242,9 @@ static void test_never_reads(void **state)
     wire_start(&d, NULL);
     wire_open(&c2, d.port);
     fill_payload(payload, sizeof(payload), 7);
-    b_str(&b, "PUT nr.dlq ");
-    b_add(&b, payload, sizeof(payload));
-    b_str(&b, "\n");
-    assert_int_equal(wire_send(&c2, b.p, b.len), 0);
-    assert_true(matches("OK #", reply_buf, next_reply(&c2)));
+    uint64_t id = put_one(&c2, &b, "nr.dlq", payload, sizeof(payload));
     int pn = snprintf(pair, sizeof(pair), "GET nr.dlq\nNACK %llu\n",
-                      (unsigned long long)reply_id());
+                      (unsigned long long)id);
     b.len = 0;
     while (b.len + (size_t)pn <= PIPE_BYTES)
         b_add(&b, pair, (size_t)pn);
