@@ -3,7 +3,8 @@
 # millisecond: one connection leases LEASES messages at once and lets
 # them all run out, while an open-loop PING client times every request
 # against its schedule. The same PING run without the storm, back to
-# back, is the baseline.
+# back, is the baseline. Last, the same PING run while one connection
+# writes LEASES PINGs in one go: the stall a long pipeline causes others.
 #
 #   bench/storm.sh BUILD_DIR [LEASES]
 #
@@ -57,3 +58,18 @@ printf 'STATS storm0\n' >&"$fd"
 read -r -t 10 line <&"$fd"
 echo "$line" | tr ' ' '\n' | grep -E '^(ready|leased|expired)='
 exec {fd}>&-
+
+# The flood starts a second into the PING run and is read as it comes.
+flood() {
+    sleep 1
+    exec {f}<>/dev/tcp/127.0.0.1/$port
+    head -n "$leases" <&"$f" >/dev/null &
+    { yes PING || true; } | head -n "$leases" >&"$f"
+    wait
+}
+flood &
+flooder=$!
+echo "PING at 2000/s while one connection pipelines $leases PINGs:"
+ping
+wait "$flooder"
+

@@ -58,4 +58,16 @@ static inline struct list *list_pop_front(struct list *head)
     return n;
 }
 
+/* Moves every node of src, in order, to the back of head; src ends empty. */
+static inline void list_splice_back(struct list *head, struct list *src)
+{
+    if (list_empty(src))
+        return;
+    src->next->prev = head->prev;
+    head->prev->next = src->next;
+    src->prev->next = head;
+    head->prev = src->prev;
+    list_init(src);
+}
+
 #endif

@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "bucket.h"
+#include "buf.h"
 #include "config.h"
 #include "list.h"
 #include "log.h"
@@ -60,6 +61,7 @@ struct server {
     struct auth_token auth;
     char *scratch; /* the shared read buffer */
     size_t scratch_cap;
+    struct buf_pool out_pool; /* reply storage between uses */
     char addr_text[300]; /* "HOST:PORT" as bound */
 };
 

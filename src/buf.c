@@ -1,6 +1,8 @@
 /*
- * Growable byte buffer: see buf.h. Growth doubles so that appending n bytes
- * one reply at a time costs O(n) copies in total.
+ * Growable byte buffer, and the pool of storage that emptied buffers give
+ * back: see buf.h. Growth doubles so that appending n bytes one reply at a
+ * time costs O(n) copies in total. The pool is a stack, so the block taken
+ * is the one used last, still warm in the cache.
  */
 #include "buf.h"
 
@@ -61,4 +63,35 @@ void buf_consume(struct buf *b, size_t n)
     }
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
+}
+
+void buf_pool_init(struct buf_pool *p)
+{
+    p->n = 0;
+}
+
+void buf_pool_release(struct buf_pool *p)
+{
+    while (p->n > 0)
+        buf_release(&p->slot[--p->n]);
+}
+
+void buf_pool_take(struct buf_pool *p, struct buf *b)
+{
+    if (b->data || p->n == 0)
+        return;
+    *b = p->slot[--p->n];
+}
+
+void buf_pool_give(struct buf_pool *p, struct buf *b)
+{
+    if (!b->data)
+        return;
+    if (p->n == BUF_POOL_SLOTS || b->cap > BUF_POOL_CAP) {
+        buf_release(b);
+        return;
+    }
+    b->len = 0;
+    p->slot[p->n++] = *b;
+    buf_init(b);
 }

@@ -69,7 +69,7 @@ static void conn_free(struct loop_io *io)
 {
     struct conn *c = io->arg;
     buf_release(&c->in);
-    buf_release(&c->out);
+    buf_pool_give(&c->srv->out_pool, &c->out);
     free(c);
 }
 
@@ -105,6 +105,7 @@ static bool reply_reserve(struct conn *c, size_t n)
 {
     if (c->io.closing)
         return false;
+    buf_pool_take(&c->srv->out_pool, &c->out);
     if (buf_reserve(&c->out, n) < 0) {
         LOG(LOG_ERROR, "connection %llu: out of memory for a reply; closing",
             (unsigned long long)c->id);
@@ -154,7 +155,16 @@ void conn_reply2(struct conn *c, const char *tag, size_t tag_len,
 static size_t conn_feed(struct conn *c, const char *data, size_t len)
 {
     size_t used = 0;
+    unsigned lines = 0;
+
+    c->yielded = false;
     while (used < len && conn_can_run(c)) {
+        if (lines == CONN_TURN_LINES) {
+            c->yielded = true;
+            conn_resume(c);
+            break;
+        }
+        lines++;
         struct frame f = framer_next(&c->framer, data + used, len - used);
         if (f.kind == FRAME_NEED_MORE) {
             used += f.consumed;
@@ -173,7 +183,9 @@ static size_t conn_feed(struct conn *c, const char *data, size_t len)
 }
 
 /* A connection whose peer has finished sending, or that asked to quit, is
- * closed once every line it sent has run and every reply is written. */
+ * closed once every line it sent has run and every reply is written. The
+ * end of input is seen only by a read, and a connection that yielded
+ * reads again only after its last buffered line has run. */
 static void conn_maybe_finish(struct conn *c)
 {
     if (c->io.closing || c->out.len > 0)
@@ -187,7 +199,7 @@ void conn_update_watch(struct conn *c)
     if (c->io.closing)
         return;
     unsigned want = 0;
-    if (conn_can_run(c) && !c->eof)
+    if (conn_can_run(c) && !c->eof && !c->yielded)
         want |= LOOP_READ;
     /* Not reading while a GET waits, but a peer that stops sending ends
      * the wait: otherwise a consumer that closed would still take a
@@ -238,7 +250,9 @@ void conn_flush(struct conn *c)
             conn_close(c);
             return;
         }
-        if (n > 0)
+        if (n > 0 && (size_t)n == c->out.len)
+            buf_pool_give(&c->srv->out_pool, &c->out);
+        else if (n > 0)
             buf_consume(&c->out, (size_t)n);
         if (was_full && conn_can_run(c))
             conn_resume(c);
@@ -273,7 +287,7 @@ static void conn_read(struct conn *c)
         if (c->io.closing)
             return;
         buf_consume(&c->in, used);
-        if (!conn_can_run(c)) {
+        if (!conn_can_run(c) || c->yielded) {
             conn_maybe_finish(c);
             conn_update_watch(c);
             return;

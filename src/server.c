@@ -213,9 +213,13 @@ void server_arm_store_timer(struct server *s)
 static bool server_prepare(struct loop *l, void *arg)
 {
     struct server *s = arg;
-    struct list *n;
+    struct list turn, *n;
 
-    while ((n = list_pop_front(&s->ready)))
+    /* A connection that uses up its turn puts itself back on s->ready;
+     * taking the list first makes that wait for the next iteration. */
+    list_init(&turn);
+    list_splice_back(&turn, &s->ready);
+    while ((n = list_pop_front(&turn)))
         conn_run(LIST_ENTRY(n, struct conn, ready));
     while ((n = list_pop_front(&s->dirty)))
         conn_flush(LIST_ENTRY(n, struct conn, dirty));
@@ -430,6 +434,7 @@ int server_new(struct server **out, const struct config *cfg, char *err,
     list_init(&s->conns);
     list_init(&s->ready);
     list_init(&s->dirty);
+    buf_pool_init(&s->out_pool);
 
     rc = loop_new(&s->loop);
     if (rc < 0) {
@@ -516,5 +521,6 @@ void server_free(struct server *s)
     if (s->reserve_fd >= 0)
         close(s->reserve_fd);
     free(s->scratch);
+    buf_pool_release(&s->out_pool);
     free(s);
 }

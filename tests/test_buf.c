@@ -9,6 +9,8 @@
  * growth is geometric, so a long run of small appends stays cheap; and a
  * request for more than memory can hold fails with -ENOMEM, leaving the
  * buffer as it was, instead of wrapping round to a small allocation.
+ * The pool hands back the storage it was given, most recent first, and
+ * never holds more than BUF_POOL_SLOTS blocks of BUF_POOL_CAP bytes.
  *
  * Randomness comes from splitmix64 with a fixed seed.
  */
@@ -361,6 +363,94 @@ static void test_release_then_reuse(void **state)
     assert_owns_nothing(&b);
 }
 
+/* Given storage comes back, last in first out, with its capacity; a
+ * buffer that already owns storage keeps it. */
+static void test_pool_reuses_storage(void **state)
+{
+    struct buf_pool p;
+    struct buf a, b;
+
+    buf_pool_init(&p);
+    buf_init(&a);
+    buf_pool_take(&p, &a);
+    assert_owns_nothing(&a);
+
+    assert_int_equal(buf_append(&a, "one", 3), 0);
+    assert_int_equal(buf_reserve(&a, 1000), 0);
+    char *da = a.data;
+    size_t ca = a.cap;
+    buf_init(&b);
+    assert_int_equal(buf_append(&b, "two", 3), 0);
+    char *db = b.data;
+
+    buf_pool_give(&p, &a);
+    assert_owns_nothing(&a);
+    buf_pool_give(&p, &b);
+    assert_owns_nothing(&b);
+    assert_int_equal(p.n, 2);
+
+    buf_pool_take(&p, &a);
+    assert_ptr_equal(a.data, db);
+    assert_int_equal(a.len, 0);
+    buf_pool_take(&p, &a); /* owns storage already: nothing happens */
+    assert_ptr_equal(a.data, db);
+    assert_int_equal(p.n, 1);
+    buf_pool_take(&p, &b);
+    assert_ptr_equal(b.data, da);
+    assert_int_equal(b.cap, ca);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(p.n, 0);
+
+    /* Taken storage works like any other. */
+    assert_int_equal(buf_append(&b, "three", 5), 0);
+    assert_holds(&b, "three", 5);
+    buf_pool_give(&p, &a);
+    buf_pool_give(&p, &b);
+    buf_pool_give(&p, &b); /* owns nothing now: nothing happens */
+    assert_int_equal(p.n, 2);
+    buf_pool_release(&p);
+    assert_int_equal(p.n, 0);
+}
+
+/* The bounds, at their edges: a block of exactly BUF_POOL_CAP bytes is
+ * kept and one byte more is freed; the pool fills to BUF_POOL_SLOTS and
+ * frees the rest. ASan's leak check sees anything lost on the way. */
+static void test_pool_bounds(void **state)
+{
+    struct buf_pool p;
+    struct buf b;
+
+    buf_pool_init(&p);
+    buf_init(&b);
+    assert_int_equal(buf_reserve(&b, BUF_POOL_CAP), 0);
+    assert_int_equal(b.cap, BUF_POOL_CAP);
+    buf_pool_give(&p, &b);
+    assert_owns_nothing(&b);
+    assert_int_equal(p.n, 1);
+
+    assert_int_equal(buf_reserve(&b, BUF_POOL_CAP + 1), 0);
+    assert_true(b.cap > BUF_POOL_CAP);
+    buf_pool_give(&p, &b);
+    assert_owns_nothing(&b);
+    assert_int_equal(p.n, 1);
+
+    for (int i = 0; i < BUF_POOL_SLOTS + 10; i++) {
+        assert_int_equal(buf_append(&b, "x", 1), 0);
+        buf_pool_give(&p, &b);
+        assert_owns_nothing(&b);
+        assert_int_equal(p.n, i + 2 < BUF_POOL_SLOTS ? i + 2 : BUF_POOL_SLOTS);
+    }
+    for (int i = BUF_POOL_SLOTS; i > 0; i--) {
+        buf_pool_take(&p, &b);
+        assert_non_null(b.data);
+        assert_int_equal(p.n, i - 1);
+        buf_release(&b);
+    }
+    buf_pool_take(&p, &b);
+    assert_owns_nothing(&b);
+    buf_pool_release(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +464,8 @@ int main(void)
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_reserve_overflow_guard),
         cmocka_unit_test(test_release_then_reuse),
+        cmocka_unit_test(test_pool_reuses_storage),
+        cmocka_unit_test(test_pool_bounds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
