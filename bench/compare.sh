@@ -53,6 +53,7 @@ beanstalkd -l 127.0.0.1 -p 16391 2>/dev/null &
 pids+=($!)
 start_rlmq 16392
 start_rlmq 16393 --client-rate 1000000000 --global-rate 1000000000
+start_rlmq 16396 --busy-poll-us 50
 
 echo "PING, ratelimmqd vs redis-server (requests/s, ratio):"
 for shape in "1 1" "50 1" "50 16"; do
@@ -78,6 +79,19 @@ echo "put/take/delete cycles, ratelimmqd vs beanstalkd:"
 for c in 1 50; do
     for r in $(seq "$rounds"); do
         a=$("$compare" rlmq 16392 "$c" 3 | sed 's/.*cycles_per_s=//')
+        b=$("$compare" beanstalkd 16391 "$c" 3 | sed 's/.*cycles_per_s=//')
+        ratio "$a" "$b"
+        echo "  connections $c round $r: rlmq $a beanstalkd $b ratio $q"
+    done
+    median
+done
+
+# The same with --busy-poll-us 50, an option beanstalkd has no match for:
+# it trades a busy core for the wake-up a sleeping daemon costs.
+echo "put/take/delete cycles, ratelimmqd --busy-poll-us 50 vs beanstalkd:"
+for c in 1 50; do
+    for r in $(seq "$rounds"); do
+        a=$("$compare" rlmq 16396 "$c" 3 | sed 's/.*cycles_per_s=//')
         b=$("$compare" beanstalkd 16391 "$c" 3 | sed 's/.*cycles_per_s=//')
         ratio "$a" "$b"
         echo "  connections $c round $r: rlmq $a beanstalkd $b ratio $q"

@@ -42,6 +42,7 @@ struct config {
     uint64_t max_messages;
     uint64_t max_bytes;
     uint64_t max_queues;
+    uint64_t busy_poll_us;
     char auth_token_file[CONFIG_STRING_MAX]; /* empty: no AUTH */
 };
 

@@ -96,6 +96,16 @@ uint64_t loop_update_now(struct loop *l);
 
 void loop_set_prepare(struct loop *l, loop_prepare_fn *fn, void *arg);
 
+/*
+ * Busy polling: for up to ns after the last event, the loop polls for
+ * events without sleeping instead of blocking in the kernel (never past a
+ * timer's deadline). A reply then reaches a client that answers at once
+ * without the wake-up of a sleeping thread, which on a loopback costs more
+ * than the request itself; the price is a core kept busy for ns after
+ * every burst of events. 0 (the default) turns it off.
+ */
+void loop_set_busy_poll(struct loop *l, uint64_t ns);
+
 /* Runs until loop_stop. 0, or a negative errno if waiting failed. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

@@ -6,7 +6,9 @@
  * event and stay fair to the others. Events are fetched in batches of
  * LOOP_BATCH. Timers live in a heap; the wait is rounded up to the next
  * whole millisecond so a timer never fires early and never spins the loop
- * waking a fraction of a millisecond before its deadline.
+ * waking a fraction of a millisecond before its deadline. With busy polling
+ * on, the loop polls with a zero timeout for a while after each event
+ * before it blocks; see loop_set_busy_poll().
  */
 #include "loop.h"
 
@@ -24,6 +26,8 @@ struct loop {
     bool stop;
     bool in_iteration;
     uint64_t now;
+    uint64_t busy_poll_ns;
+    uint64_t last_event; /* when the last event was seen, for busy polling */
     struct theap timers;
     struct loop_io *closing;
     loop_prepare_fn *prepare;
@@ -166,6 +170,11 @@ void loop_set_prepare(struct loop *l, loop_prepare_fn *fn, void *arg)
     l->prepare_arg = arg;
 }
 
+void loop_set_busy_poll(struct loop *l, uint64_t ns)
+{
+    l->busy_poll_ns = ns;
+}
+
 void loop_stop(struct loop *l)
 {
     l->stop = true;
@@ -202,6 +211,28 @@ static int wait_ms(const struct loop *l, bool busy)
     return ms > 3600000 ? 3600000 : (int)ms;
 }
 
+/* Polls without sleeping until an event arrives, busy_poll_ns after the
+ * last one, or the next timer's deadline, whichever is first. Returns what
+ * epoll_wait last returned: events, 0, or -1 with errno set. */
+static int busy_poll(struct loop *l)
+{
+    uint64_t t = clock_ns();
+    uint64_t until = l->last_event + l->busy_poll_ns;
+    const struct theap_node *next = theap_peek(&l->timers);
+    int n = 0;
+
+    if (next && next->deadline < until)
+        until = next->deadline;
+    while (t < until) {
+        n = epoll_wait(l->epfd, l->events, LOOP_BATCH, 0);
+        if (n != 0)
+            break;
+        t = clock_ns();
+    }
+    l->now = t;
+    return n;
+}
+
 /* One iteration: the prepare hook, one wait for events, the events, then
  * the timers due. With fake_now NULL the wait lasts until the next timer
  * and the clock is read after it; otherwise the wait only polls and
@@ -217,10 +248,19 @@ static int loop_iterate(struct loop *l, const uint64_t *fake_now)
     if (l->stop)
         return 0;
     int timeout = fake_now ? 0 : wait_ms(l, busy);
-    int n = epoll_wait(l->epfd, l->events, LOOP_BATCH, timeout);
+    int n = 0;
+    if (timeout != 0 && l->busy_poll_ns > 0) {
+        n = busy_poll(l);
+        if (n == 0)
+            timeout = wait_ms(l, false); /* the clock moved on */
+    }
+    if (n == 0)
+        n = epoll_wait(l->epfd, l->events, LOOP_BATCH, timeout);
     if (n < 0 && errno != EINTR)
         return -errno;
     l->now = fake_now ? *fake_now : clock_ns();
+    if (n > 0)
+        l->last_event = l->now;
     l->in_iteration = true;
     for (int i = 0; i < n && !l->stop; i++) {
         struct loop_io *io = l->events[i].data.ptr;

@@ -446,6 +446,7 @@ int server_new(struct server **out, const struct config *cfg, char *err,
     loop_timer_init(&s->shutdown_timer, shutdown_expired, s);
     loop_timer_init(&s->store_timer, store_due, s);
     loop_set_prepare(s->loop, server_prepare, s);
+    loop_set_busy_poll(s->loop, cfg->busy_poll_us * 1000u);
 
     if (cfg->auth_token_file[0]) {
         rc = auth_load(&s->auth, cfg->auth_token_file, err, errlen);

@@ -397,6 +397,44 @@ static void test_file_limit(void **state)
     assert_int_equal(wire_stop(&d), 0);
 }
 
+/*
+ * --busy-poll-us: the daemon polls without sleeping for that long after
+ * each event, and only then. With a 100 ms window, a PING every 20 ms
+ * keeps it polling the whole time, and once the PINGs stop it goes back
+ * to sleep. Timers still fire while it polls: a GET's wait ends.
+ */
+static void test_busy_poll(void **state)
+{
+    const char *args[] = {"--busy-poll-us", "100000", NULL};
+    struct wire_daemon d;
+    struct wire_client c;
+
+    wire_start(&d, args);
+    wire_open(&c, d.port);
+    wire_expect(&c, "PUT q one", "OK 1");
+    wire_expect(&c, "GET q", "MSG 1 1 one");
+    wire_expect(&c, "GET q 50", "EMPTY");
+
+    double before = cpu_seconds(d.pid);
+    uint64_t end = wire_now_ms() + 1000;
+    while (wire_now_ms() < end) {
+        wire_expect(&c, "PING", "PONG");
+        wire_sleep_ms(20);
+    }
+    double busy = cpu_seconds(d.pid) - before;
+    wire_sleep_ms(200);
+    before = cpu_seconds(d.pid);
+    wire_sleep_ms(1000);
+    double idle = cpu_seconds(d.pid) - before;
+    print_message("CPU with a PING every 20 ms: %.2f s in 1 s; idle after: "
+                  "%.2f s in 1 s\n",
+                  busy, idle);
+    assert_true(busy >= 0.3);
+    assert_true(idle < 0.1);
+    wire_close(&c);
+    assert_int_equal(wire_stop(&d), 0);
+}
+
 static void test_shutdown_command(void **state)
 {
     struct wire_daemon d;
@@ -566,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_reset_with_replies_pending),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_file_limit),
+        cmocka_unit_test(test_busy_poll),
         cmocka_unit_test(test_shutdown_command),
         cmocka_unit_test(test_no_shutdown),
         cmocka_unit_test(test_sigint),
