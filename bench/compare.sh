@@ -51,9 +51,12 @@ redis-server --port 16390 --save '' --appendonly no --daemonize no \
 pids+=($!)
 beanstalkd -l 127.0.0.1 -p 16391 2>/dev/null &
 pids+=($!)
+bean_pid=$!
 start_rlmq 16392
+rlmq_pid=$!
 start_rlmq 16393 --client-rate 1000000000 --global-rate 1000000000
 start_rlmq 16396 --busy-poll-us 50
+poll_pid=$!
 
 echo "PING, ratelimmqd vs redis-server (requests/s, ratio):"
 for shape in "1 1" "50 1" "50 16"; do
@@ -75,29 +78,46 @@ for r in $(seq "$rounds"); do
 done
 median
 
-echo "put/take/delete cycles, ratelimmqd vs beanstalkd:"
-for c in 1 50; do
-    for r in $(seq "$rounds"); do
-        a=$("$compare" rlmq 16392 "$c" 3 | sed 's/.*cycles_per_s=//')
-        b=$("$compare" beanstalkd 16391 "$c" 3 | sed 's/.*cycles_per_s=//')
-        ratio "$a" "$b"
-        echo "  connections $c round $r: rlmq $a beanstalkd $b ratio $q"
+ticks() { # pid -> CPU time used so far, in clock ticks
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# Besides cycles per second, each server's own CPU time per cycle, from
+# /proc. With one client process on a 2-core machine, the client needs a
+# core of its own at 50 connections and caps both servers; the CPU time
+# per cycle is what each server costs, whoever is the bottleneck.
+cycles_vs_beanstalkd() { # port pid
+    local cratios=() c r a b t0 t1 u0 u1 ca cb
+    for c in 1 50; do
+        for r in $(seq "$rounds"); do
+            t0=$(ticks "$2")
+            a=$("$compare" rlmq "$1" "$c" 3 | sed 's/.*cycles=\([0-9]*\).*cycles_per_s=/\1 /')
+            t1=$(ticks "$2")
+            u0=$(ticks "$bean_pid")
+            b=$("$compare" beanstalkd 16391 "$c" 3 | sed 's/.*cycles=\([0-9]*\).*cycles_per_s=/\1 /')
+            u1=$(ticks "$bean_pid")
+            ca=$(echo "scale=2; ($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / ${a% *}" | bc)
+            cb=$(echo "scale=2; ($u1 - $u0) * 1000000 / $(getconf CLK_TCK) / ${b% *}" | bc)
+            ratio "${a#* }" "${b#* }"
+            cratios+=("$(echo "scale=3; $cb / $ca" | bc)")
+            echo "  connections $c round $r: rlmq ${a#* }/s ${ca} us CPU a cycle," \
+                "beanstalkd ${b#* }/s ${cb} us, ratio $q, CPU ratio ${cratios[-1]}"
+        done
+        median
+        printf '%s\n' "${cratios[@]}" | sort -n |
+            awk '{ v[NR] = $1 } END { print "  median CPU ratio " v[int((NR + 1) / 2)] }'
+        cratios=()
     done
-    median
-done
+}
+
+echo "put/take/delete cycles, ratelimmqd vs beanstalkd:"
+cycles_vs_beanstalkd 16392 "$rlmq_pid"
 
 # The same with --busy-poll-us 50, an option beanstalkd has no match for:
-# it trades a busy core for the wake-up a sleeping daemon costs.
+# it trades a busy core for the wake-up a sleeping daemon costs. Its CPU
+# time counts the polling.
 echo "put/take/delete cycles, ratelimmqd --busy-poll-us 50 vs beanstalkd:"
-for c in 1 50; do
-    for r in $(seq "$rounds"); do
-        a=$("$compare" rlmq 16396 "$c" 3 | sed 's/.*cycles_per_s=//')
-        b=$("$compare" beanstalkd 16391 "$c" 3 | sed 's/.*cycles_per_s=//')
-        ratio "$a" "$b"
-        echo "  connections $c round $r: rlmq $a beanstalkd $b ratio $q"
-    done
-    median
-done
+cycles_vs_beanstalkd 16396 "$poll_pid"
 
 # The bench must not be the bottleneck: against the same redis-server,
 # ratelimmq-bench beside redis-benchmark at the same shape, and the bench

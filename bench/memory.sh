@@ -80,9 +80,13 @@ cycle() { # -> cycles per second
             if ($i ~ /^[0-9.]+$/) { print $i; exit } }'
 }
 empty=$(cycle)
-fill() { # count
+fill() { # count; every PUT must be admitted, or the figure is wrong
     "$bench" --port "$port" --quiet put --connections 4 --pipeline 64 \
-        --size "$size" --queue-prefix q --requests "$1" >/dev/null
+        --size "$size" --queue-prefix q --requests "$1" |
+        awk '$1 == "errors" && $2 != 0 { bad = 1 } END { exit bad }' || {
+        echo "memory.sh: some PUTs were refused" >&2
+        exit 1
+    }
 }
 per_msg() { # kib_before kib_after count -> bytes beyond the payload
     echo "scale=3; ($2 - $1) * 1024 / $3 - $size" | bc
