@@ -62,7 +62,7 @@ struct server {
     char *scratch; /* the shared read buffer */
     size_t scratch_cap;
     struct buf_pool out_pool; /* reply storage between uses */
-    char addr_text[300]; /* "HOST:PORT" as bound */
+    char addr_text[300];      /* "HOST:PORT" as bound */
 };
 
 /*
