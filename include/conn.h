@@ -60,7 +60,6 @@ struct conn {
     bool authed;   /* AUTH succeeded, or no token is set */
     bool eof;      /* the peer will send nothing more */
     bool quitting; /* close once the replies are out */
-    bool yielded;  /* stopped at CONN_TURN_LINES with input left to run */
     uint8_t wait_tag_len;
     char wait_tag[CONN_TAG_MAX]; /* tag of the GET being waited on */
 };

@@ -157,11 +157,9 @@ static size_t conn_feed(struct conn *c, const char *data, size_t len)
     size_t used = 0;
     unsigned lines = 0;
 
-    c->yielded = false;
     while (used < len && conn_can_run(c)) {
         if (lines == CONN_TURN_LINES) {
-            c->yielded = true;
-            conn_resume(c);
+            conn_resume(c); /* the rest runs on the next iteration */
             break;
         }
         lines++;
@@ -184,8 +182,8 @@ static size_t conn_feed(struct conn *c, const char *data, size_t len)
 
 /* A connection whose peer has finished sending, or that asked to quit, is
  * closed once every line it sent has run and every reply is written. The
- * end of input is seen only by a read, and a connection that yielded
- * reads again only after its last buffered line has run. */
+ * end of input is seen only by a read, and a connection that used up its
+ * turn reads again only after its last buffered line has run. */
 static void conn_maybe_finish(struct conn *c)
 {
     if (c->io.closing || c->out.len > 0)
@@ -199,7 +197,9 @@ void conn_update_watch(struct conn *c)
     if (c->io.closing)
         return;
     unsigned want = 0;
-    if (conn_can_run(c) && !c->eof && !c->yielded)
+    /* A connection due to run from the ready list reads after that run,
+     * once the input it already holds is used up. */
+    if (conn_can_run(c) && !c->eof && !list_linked(&c->ready))
         want |= LOOP_READ;
     /* Not reading while a GET waits, but a peer that stops sending ends
      * the wait: otherwise a consumer that closed would still take a
@@ -287,7 +287,7 @@ static void conn_read(struct conn *c)
         if (c->io.closing)
             return;
         buf_consume(&c->in, used);
-        if (!conn_can_run(c) || c->yielded) {
+        if (!conn_can_run(c) || list_linked(&c->ready)) {
             conn_maybe_finish(c);
             conn_update_watch(c);
             return;

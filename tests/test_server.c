@@ -158,8 +158,8 @@ static void test_long_pipeline_takes_turns(void **state)
     close(b);
 }
 
-/* The same lines in one write and one at a time give the same replies in
- * the same order: a turn boundary loses, repeats and reorders nothing. */
+/* Lines sent in one write are answered in order across five turns: a
+ * turn boundary loses, repeats and reorders nothing. */
 static void test_turns_keep_order(void **state)
 {
     struct rig *r = *state;
