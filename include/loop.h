@@ -97,12 +97,18 @@ uint64_t loop_update_now(struct loop *l);
 void loop_set_prepare(struct loop *l, loop_prepare_fn *fn, void *arg);
 
 /*
- * Busy polling: for up to ns after the last event, the loop polls for
- * events without sleeping instead of blocking in the kernel (never past a
- * timer's deadline). A reply then reaches a client that answers at once
- * without the wake-up of a sleeping thread, which on a loopback costs more
- * than the request itself; the price is a core kept busy for ns after
- * every burst of events. 0 (the default) turns it off.
+ * Busy polling: when the loop runs out of work it may poll for events
+ * without sleeping for up to ns (never past a timer's deadline) before it
+ * blocks in the kernel. A reply then reaches a client that answers at
+ * once without the wake-up of a sleeping thread, which on a loopback
+ * costs more than the request itself.
+ *
+ * It is adaptive: the loop polls only after a run of waits (eight) that
+ * each ended within ns of the loop running out of work, that is waits
+ * polling would have cut short, and stops at the first wait that was
+ * longer. A steady request-reply stream keeps it polling; paced traffic
+ * with a longer gap every few requests, or none, never starts it, and a
+ * stream that stops costs one window. 0 turns it off.
  */
 void loop_set_busy_poll(struct loop *l, uint64_t ns);
 

@@ -63,8 +63,9 @@ static const struct opt_def opts[] = {
      "file whose first line clients must send with AUTH; none by default"},
     {"max-queues", "RATELIMMQ_MAX_QUEUES", OPT_UINT, OFF(max_queues), "65536",
      1, 16777216, "queues, dead-letter queues included"},
-    {"busy-poll-us", "RATELIMMQ_BUSY_POLL_US", OPT_UINT, OFF(busy_poll_us), "0",
-     0, 1000000, "poll without sleeping this long after each event; 0 is off"},
+    {"busy-poll-us", "RATELIMMQ_BUSY_POLL_US", OPT_UINT, OFF(busy_poll_us),
+     "50", 0, 1000000,
+     "poll up to this long before sleeping, while it pays; 0 is off"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -7,8 +7,8 @@
  * LOOP_BATCH. Timers live in a heap; the wait is rounded up to the next
  * whole millisecond so a timer never fires early and never spins the loop
  * waking a fraction of a millisecond before its deadline. With busy polling
- * on, the loop polls with a zero timeout for a while after each event
- * before it blocks; see loop_set_busy_poll().
+ * on, the loop may poll with a zero timeout for a while before it blocks;
+ * see loop_set_busy_poll().
  */
 #include "loop.h"
 
@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #define LOOP_BATCH 256
+/* Busy polling starts after this many waits in a row that polling would
+ * have cut short: see loop_set_busy_poll(). */
+#define LOOP_POLL_AFTER 8
 
 struct loop {
     int epfd;
@@ -27,7 +30,7 @@ struct loop {
     bool in_iteration;
     uint64_t now;
     uint64_t busy_poll_ns;
-    uint64_t last_event; /* when the last event was seen, for busy polling */
+    unsigned short_waits; /* waits in a row that ended within busy_poll_ns */
     struct theap timers;
     struct loop_io *closing;
     loop_prepare_fn *prepare;
@@ -211,13 +214,14 @@ static int wait_ms(const struct loop *l, bool busy)
     return ms > 3600000 ? 3600000 : (int)ms;
 }
 
-/* Polls without sleeping until an event arrives, busy_poll_ns after the
- * last one, or the next timer's deadline, whichever is first. Returns what
- * epoll_wait last returned: events, 0, or -1 with errno set. */
-static int busy_poll(struct loop *l)
+/* Polls without sleeping until an event arrives, busy_poll_ns after
+ * `idle` (when the loop ran out of work), or the next timer's deadline,
+ * whichever is first. Returns what epoll_wait last returned: events, 0, or
+ * -1 with errno set. */
+static int busy_poll(struct loop *l, uint64_t idle)
 {
-    uint64_t t = clock_ns();
-    uint64_t until = l->last_event + l->busy_poll_ns;
+    uint64_t t = idle;
+    uint64_t until = idle + l->busy_poll_ns;
     const struct theap_node *next = theap_peek(&l->timers);
     int n = 0;
 
@@ -248,19 +252,31 @@ static int loop_iterate(struct loop *l, const uint64_t *fake_now)
     if (l->stop)
         return 0;
     int timeout = fake_now ? 0 : wait_ms(l, busy);
+    uint64_t idle = 0;
     int n = 0;
     if (timeout != 0 && l->busy_poll_ns > 0) {
-        n = busy_poll(l);
-        if (n == 0)
-            timeout = wait_ms(l, false); /* the clock moved on */
+        idle = clock_ns();
+        if (l->short_waits >= LOOP_POLL_AFTER) {
+            n = busy_poll(l, idle);
+            if (n == 0)
+                timeout = wait_ms(l, false); /* the clock moved on */
+        }
     }
     if (n == 0)
         n = epoll_wait(l->epfd, l->events, LOOP_BATCH, timeout);
     if (n < 0 && errno != EINTR)
         return -errno;
     l->now = fake_now ? *fake_now : clock_ns();
-    if (n > 0)
-        l->last_event = l->now;
+    /* Poll only after a run of waits that polling would have caught: the
+     * steady request-reply stream it helps. Paced traffic, where every
+     * few requests a gap is longer than the window, then never polls, so
+     * it never pays a window for nothing. */
+    if (idle && n > 0) {
+        if (l->now - idle > l->busy_poll_ns)
+            l->short_waits = 0;
+        else if (l->short_waits < LOOP_POLL_AFTER)
+            l->short_waits++;
+    }
     l->in_iteration = true;
     for (int i = 0; i < n && !l->stop; i++) {
         struct loop_io *io = l->events[i].data.ptr;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -420,6 +421,14 @@ void server_shutdown(struct server *s, const char *why)
                      loop_now(s->loop) + SHUTDOWN_FLUSH_NS);
 }
 
+/* Busy polling pays only while the client runs on another CPU. With one
+ * CPU it would take the very time slice the client needs to answer. */
+static bool several_cpus(void)
+{
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1;
+}
+
 int server_new(struct server **out, const struct config *cfg, char *err,
                size_t errlen)
 {
@@ -446,7 +455,12 @@ int server_new(struct server **out, const struct config *cfg, char *err,
     loop_timer_init(&s->shutdown_timer, shutdown_expired, s);
     loop_timer_init(&s->store_timer, store_due, s);
     loop_set_prepare(s->loop, server_prepare, s);
-    loop_set_busy_poll(s->loop, cfg->busy_poll_us * 1000u);
+    uint64_t poll_ns = cfg->busy_poll_us * 1000u;
+    if (poll_ns > 0 && !several_cpus()) {
+        LOG(LOG_INFO, "busy polling is off: the daemon may use one CPU only");
+        poll_ns = 0;
+    }
+    loop_set_busy_poll(s->loop, poll_ns);
 
     if (cfg->auth_token_file[0]) {
         rc = auth_load(&s->auth, cfg->auth_token_file, err, errlen);

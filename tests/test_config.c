@@ -68,7 +68,7 @@ static const struct uint_opt uint_opts[] = {
     {"max-bytes", "RATELIMMQ_MAX_BYTES", OFF(max_bytes), 268435456, 1,
      UINT64_C(1099511627776)},
     {"max-queues", "RATELIMMQ_MAX_QUEUES", OFF(max_queues), 65536, 1, 16777216},
-    {"busy-poll-us", "RATELIMMQ_BUSY_POLL_US", OFF(busy_poll_us), 0, 0,
+    {"busy-poll-us", "RATELIMMQ_BUSY_POLL_US", OFF(busy_poll_us), 50, 0,
      1000000},
 };
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,10 +399,10 @@ static void test_file_limit(void **state)
 }
 
 /*
- * --busy-poll-us: the daemon polls without sleeping for that long after
- * each event, and only then. With a 100 ms window, a PING every 20 ms
- * keeps it polling the whole time, and once the PINGs stop it goes back
- * to sleep. Timers still fire while it polls: a GET's wait ends.
+ * --busy-poll-us: once a run of requests has each come within the window,
+ * the daemon polls without sleeping between them. With a 100 ms window,
+ * a PING every 20 ms soon keeps it polling the whole time; a GET's wait
+ * still ends while it polls; once the PINGs stop it goes back to sleep.
  */
 static void test_busy_poll(void **state)
 {
@@ -411,10 +412,6 @@ static void test_busy_poll(void **state)
 
     wire_start(&d, args);
     wire_open(&c, d.port);
-    wire_expect(&c, "PUT q one", "OK 1");
-    wire_expect(&c, "GET q", "MSG 1 1 one");
-    wire_expect(&c, "GET q 50", "EMPTY");
-
     double before = cpu_seconds(d.pid);
     uint64_t end = wire_now_ms() + 1000;
     while (wire_now_ms() < end) {
@@ -422,6 +419,7 @@ static void test_busy_poll(void **state)
         wire_sleep_ms(20);
     }
     double busy = cpu_seconds(d.pid) - before;
+    wire_expect(&c, "GET q 50", "EMPTY");
     wire_sleep_ms(200);
     before = cpu_seconds(d.pid);
     wire_sleep_ms(1000);
@@ -431,6 +429,74 @@ static void test_busy_poll(void **state)
                   busy, idle);
     assert_true(busy >= 0.3);
     assert_true(idle < 0.1);
+    wire_close(&c);
+    assert_int_equal(wire_stop(&d), 0);
+}
+
+/*
+ * Paced traffic does not start busy polling: three PINGs 20 ms apart and
+ * then a 150 ms pause, six times over, with a 100 ms window. A daemon
+ * that polled after every request, or after every short gap, would spend
+ * at least 100 ms polling in vain after each third PING; this one sleeps.
+ */
+static void test_busy_poll_paced(void **state)
+{
+    const char *args[] = {"--busy-poll-us", "100000", NULL};
+    struct wire_daemon d;
+    struct wire_client c;
+
+    wire_start(&d, args);
+    wire_open(&c, d.port);
+    double before = cpu_seconds(d.pid);
+    for (int i = 0; i < 6; i++) {
+        for (int j = 0; j < 3; j++) {
+            wire_expect(&c, "PING", "PONG");
+            wire_sleep_ms(j < 2 ? 20 : 150);
+        }
+    }
+    double used = cpu_seconds(d.pid) - before;
+    print_message("CPU with paced PINGs: %.2f s in 1.1 s\n", used);
+    assert_true(used < 0.15);
+    wire_close(&c);
+    assert_int_equal(wire_stop(&d), 0);
+}
+
+/*
+ * A daemon that may run on one CPU only never polls: the client it would
+ * wait for needs that CPU to answer. The daemon inherits the affinity of
+ * the test, which is narrowed to one CPU while it starts.
+ */
+static void test_busy_poll_one_cpu(void **state)
+{
+    const char *args[] = {"--busy-poll-us", "100000", NULL};
+    struct wire_daemon d;
+    struct wire_client c;
+    cpu_set_t all, one;
+
+    assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+    CPU_ZERO(&one);
+    for (int i = 0; i < CPU_SETSIZE; i++) {
+        if (CPU_ISSET(i, &all)) {
+            CPU_SET(i, &one);
+            break;
+        }
+    }
+    assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+    wire_start(&d, args);
+    assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+    assert_true(wire_log_has(&d, "busy polling is off"));
+
+    wire_open(&c, d.port);
+    double before = cpu_seconds(d.pid);
+    uint64_t end = wire_now_ms() + 1000;
+    while (wire_now_ms() < end) {
+        wire_expect(&c, "PING", "PONG");
+        wire_sleep_ms(20);
+    }
+    double used = cpu_seconds(d.pid) - before;
+    print_message("CPU on one CPU with a PING every 20 ms: %.2f s in 1 s\n",
+                  used);
+    assert_true(used < 0.15);
     wire_close(&c);
     assert_int_equal(wire_stop(&d), 0);
 }
@@ -605,6 +671,8 @@ int main(void)
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_file_limit),
         cmocka_unit_test(test_busy_poll),
+        cmocka_unit_test(test_busy_poll_paced),
+        cmocka_unit_test(test_busy_poll_one_cpu),
         cmocka_unit_test(test_shutdown_command),
         cmocka_unit_test(test_no_shutdown),
         cmocka_unit_test(test_sigint),
