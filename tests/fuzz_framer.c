@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame_model.h"
 #include "framer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,40 +47,21 @@ struct model {
             __builtin_trap();                                                  \
     } while (0)
 
-static bool blank(const char *p, size_t n)
+static void model_push(void *arg, enum frame_kind kind, size_t off, size_t len)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t')
-            return false;
-    return true;
+    struct model *m = arg;
+    m->frames[m->nframes++] = (struct model_frame){kind, off, len};
 }
 
-/* The framing rules of protocol.md, written the obvious way: cut at each
- * LF, drop one CR before it, and decide each line on its own. The one
- * subtle rule is for an unfinished line: it is over-long once it holds
- * more than max_line bytes, not counting a last CR that may yet turn out
- * to be part of its terminator. */
+/* The frames of frame_model.h, then the rule for an unfinished line: it is
+ * over-long once it holds more than max_line bytes, not counting a last
+ * CR that may yet turn out to be part of its terminator. */
 static void model_frame_stream(struct model *m, const char *s, size_t n,
                                size_t max_line)
 {
-    size_t start = 0;
-
     m->nframes = 0;
     m->discarding = false;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '\n')
-            continue;
-        size_t len = i - start;
-        if (len > 0 && s[i - 1] == '\r')
-            len--;
-        if (len > max_line)
-            m->frames[m->nframes++] =
-                (struct model_frame){FRAME_TOO_LONG, start, max_line};
-        else if (!blank(s + start, len))
-            m->frames[m->nframes++] =
-                (struct model_frame){FRAME_LINE, start, len};
-        start = i + 1;
-    }
+    size_t start = frame_model_lines(s, n, max_line, model_push, m);
     size_t rest = n - start;
     size_t counted = rest > 0 && s[n - 1] == '\r' ? rest - 1 : rest;
     if (counted > max_line) {

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame_model.h"
 #include "framer.h"
 
 #define SEED   UINT64_C(0x6672616d65727321)
@@ -208,32 +209,23 @@ static void conn_feed_str(struct conn *c, const char *s)
 
 /* ---- the reference model ---- */
 
-static bool blank(const char *p, size_t n)
+struct reference_run {
+    const char *s;
+    struct trace *t;
+};
+
+static void reference_frame(void *arg, enum frame_kind kind, size_t off,
+                            size_t len)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t')
-            return false;
-    return true;
+    struct reference_run *r = arg;
+    trace_frame(r->t, kind == FRAME_LINE ? 'L' : 'T', r->s + off, len);
 }
 
 /* The frames of a whole stream; bytes after its last LF give none. */
 static void reference(const char *s, size_t n, size_t max_line, struct trace *t)
 {
-    size_t start = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '\n')
-            continue;
-        size_t len = i - start;
-
-        if (len > 0 && s[i - 1] == '\r')
-            len--;
-        if (len > max_line)
-            trace_frame(t, 'T', s + start, max_line);
-        else if (!blank(s + start, len))
-            trace_frame(t, 'L', s + start, len);
-        start = i + 1;
-    }
+    struct reference_run r = {s, t};
+    frame_model_lines(s, n, max_line, reference_frame, &r);
 }
 
 /* The trace of the stream fed as the given reads, lens summing to n. */
@@ -306,7 +298,7 @@ static size_t gen_stream(uint64_t *s, char *out, size_t cap, size_t max_line)
 
         if (body > 0 && out[n - 2] == '\r')
             body--;
-        if (body > max_line && blank(out + start, body))
+        if (body > max_line && frame_model_blank(out + start, body))
             out[start] = 'x';
     }
     return n;
