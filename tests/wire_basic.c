@@ -398,6 +398,19 @@ static void test_file_limit(void **state)
     assert_int_equal(wire_stop(&d), 0);
 }
 
+/* The daemon's CPU time while c sends a PING every 20 ms for 1 s. */
+static double cpu_of_steady_pings(const struct wire_daemon *d,
+                                  struct wire_client *c)
+{
+    double before = cpu_seconds(d->pid);
+    uint64_t end = wire_now_ms() + 1000;
+    while (wire_now_ms() < end) {
+        wire_expect(c, "PING", "PONG");
+        wire_sleep_ms(20);
+    }
+    return cpu_seconds(d->pid) - before;
+}
+
 /*
  * --busy-poll-us: once a run of requests has each come within the window,
  * the daemon polls without sleeping between them. With a 100 ms window,
@@ -412,16 +425,10 @@ static void test_busy_poll(void **state)
 
     wire_start(&d, args);
     wire_open(&c, d.port);
-    double before = cpu_seconds(d.pid);
-    uint64_t end = wire_now_ms() + 1000;
-    while (wire_now_ms() < end) {
-        wire_expect(&c, "PING", "PONG");
-        wire_sleep_ms(20);
-    }
-    double busy = cpu_seconds(d.pid) - before;
+    double busy = cpu_of_steady_pings(&d, &c);
     wire_expect(&c, "GET q 50", "EMPTY");
     wire_sleep_ms(200);
-    before = cpu_seconds(d.pid);
+    double before = cpu_seconds(d.pid);
     wire_sleep_ms(1000);
     double idle = cpu_seconds(d.pid) - before;
     print_message("CPU with a PING every 20 ms: %.2f s in 1 s; idle after: "
@@ -487,13 +494,7 @@ static void test_busy_poll_one_cpu(void **state)
     assert_true(wire_log_has(&d, "busy polling is off"));
 
     wire_open(&c, d.port);
-    double before = cpu_seconds(d.pid);
-    uint64_t end = wire_now_ms() + 1000;
-    while (wire_now_ms() < end) {
-        wire_expect(&c, "PING", "PONG");
-        wire_sleep_ms(20);
-    }
-    double used = cpu_seconds(d.pid) - before;
+    double used = cpu_of_steady_pings(&d, &c);
     print_message("CPU on one CPU with a PING every 20 ms: %.2f s in 1 s\n",
                   used);
     assert_true(used < 0.15);
