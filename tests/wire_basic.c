@@ -398,6 +398,10 @@ static void test_file_limit(void **state)
     assert_int_equal(wire_stop(&d), 0);
 }
 
+/* The daemon's flags in the busy-polling tests: a 100 ms window, long
+ * enough that polling or its absence shows plainly in CPU time. */
+static const char *const poll_100ms[] = {"--busy-poll-us", "100000", NULL};
+
 /* The daemon's CPU time while c sends a PING every 20 ms for 1 s. */
 static double cpu_of_steady_pings(const struct wire_daemon *d,
                                   struct wire_client *c)
@@ -419,11 +423,10 @@ static double cpu_of_steady_pings(const struct wire_daemon *d,
  */
 static void test_busy_poll(void **state)
 {
-    const char *args[] = {"--busy-poll-us", "100000", NULL};
     struct wire_daemon d;
     struct wire_client c;
 
-    wire_start(&d, args);
+    wire_start(&d, poll_100ms);
     wire_open(&c, d.port);
     double busy = cpu_of_steady_pings(&d, &c);
     wire_expect(&c, "GET q 50", "EMPTY");
@@ -448,11 +451,10 @@ static void test_busy_poll(void **state)
  */
 static void test_busy_poll_paced(void **state)
 {
-    const char *args[] = {"--busy-poll-us", "100000", NULL};
     struct wire_daemon d;
     struct wire_client c;
 
-    wire_start(&d, args);
+    wire_start(&d, poll_100ms);
     wire_open(&c, d.port);
     double before = cpu_seconds(d.pid);
     for (int i = 0; i < 6; i++) {
@@ -475,7 +477,6 @@ static void test_busy_poll_paced(void **state)
  */
 static void test_busy_poll_one_cpu(void **state)
 {
-    const char *args[] = {"--busy-poll-us", "100000", NULL};
     struct wire_daemon d;
     struct wire_client c;
     cpu_set_t all, one;
@@ -489,7 +490,7 @@ static void test_busy_poll_one_cpu(void **state)
         }
     }
     assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
-    wire_start(&d, args);
+    wire_start(&d, poll_100ms);
     assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
     assert_true(wire_log_has(&d, "busy polling is off"));
 
